@@ -1,0 +1,52 @@
+"""The one place where the periodic tasks of API.md "Schedules" are declared.
+
+Each entry is created in django-celery-beat's tables on migrate if it does not exist yet. An
+existing row is left as an operator may have edited it in the admin (interval, enabled), so
+running migrate twice never duplicates or resets a schedule.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    task: str
+    # Either an interval (every N units) or a crontab; exactly one is set.
+    every: int | None = None
+    period: str = "hours"  # days, hours, minutes, seconds
+    crontab: dict | None = None  # {"minute": "15", "hour": "3", "day_of_week": "*", ...}
+    description: str = ""
+
+
+# Each job is added by the change that builds it (no placeholders).
+PERIODIC_JOBS: list[PeriodicJob] = []
+
+
+def schedules_ensure(*, jobs: list[PeriodicJob] | None = None) -> int:
+    """Create the missing periodic tasks; returns how many were created."""
+    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+    created = 0
+    for job in PERIODIC_JOBS if jobs is None else jobs:
+        with transaction.atomic():
+            schedule = {}
+            if job.crontab is not None:
+                crontab, _ = CrontabSchedule.objects.get_or_create(timezone="UTC", **job.crontab)
+                schedule["crontab"] = crontab
+            else:
+                interval, _ = IntervalSchedule.objects.get_or_create(every=job.every, period=job.period)
+                schedule["interval"] = interval
+            _, was_created = PeriodicTask.objects.get_or_create(
+                name=job.name, defaults={"task": job.task, "description": job.description, **schedule}
+            )
+            created += int(was_created)
+    return created
+
+
+def schedules_ensure_after_migrate(sender, **kwargs):
+    # post_migrate fires once per app; django-celery-beat's is the one whose tables we need.
+    if sender.label == "django_celery_beat":
+        schedules_ensure()
