@@ -26,10 +26,18 @@ def _new_raw_key(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(30)
 
 
-def store_key_issue(*, store: Store, kind: str) -> str:
-    """Creates a key of `kind` for `store` and returns the raw key (never stored)."""
-    raw = _new_raw_key("pk_" if kind == StoreKey.Kind.PUBLISHABLE else "sk_")
-    StoreKey.objects.create(store=store, kind=kind, key_hash=StoreKey.digest(raw), hint=f"{raw[:7]}…{raw[-4:]}")
+def store_key_issue(*, store: Store, kind: str, raw_key: str | None = None) -> str:
+    """Creates a key of `kind` for `store` and returns the raw key (never stored).
+
+    `raw_key` registers a given key instead of a random one (the demo store's fixed keys);
+    registering a key that exists already is a no-op."""
+    prefix = "pk_" if kind == StoreKey.Kind.PUBLISHABLE else "sk_"
+    raw = raw_key or _new_raw_key(prefix)
+    if not raw.startswith(prefix):
+        raise ValidationFailed(f"A {kind} key starts with {prefix}", field="key")
+    StoreKey.objects.get_or_create(
+        key_hash=StoreKey.digest(raw), defaults={"store": store, "kind": kind, "hint": f"{raw[:7]}…{raw[-4:]}"}
+    )
     return raw
 
 
