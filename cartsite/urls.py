@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -17,6 +18,9 @@ urlpatterns = [
     path("", include("notifications.urls")),
     path("admin/", admin.site.urls),
 ]
+
+if settings.DEMO_MODE:
+    urlpatterns.insert(0, path("demo/", include("cartsite.demo_shop")))
 
 admin.site.site_header = "cartsite"
 admin.site.site_title = "cartsite"
