@@ -187,6 +187,10 @@ class Cart(models.Model):
             models.Index(fields=["store", "created_at"], name="carts_store_created"),
             models.Index(fields=["store", "email"], name="carts_store_email"),
             models.Index(fields=["user_id"], name="carts_user_id"),
+            # Admin: the changelist's default order and date hierarchy, and search by e-mail or token.
+            models.Index(fields=["created_at"], name="carts_created"),
+            models.Index(fields=["email"], condition=~Q(email=""), name="carts_email"),
+            models.Index(fields=["session_token"], name="carts_session_token"),
         ]
 
     def __str__(self):
@@ -211,3 +215,21 @@ class Cart(models.Model):
     @property
     def is_open(self) -> bool:
         return self.converted_at is None and self.removed_at is None
+
+
+class AbandonedCartsReport(Cart):
+    """Not data: the admin index entry for the abandoned-carts report page."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "abandoned carts report"
+        verbose_name_plural = "abandoned carts report"
+
+
+class LiveCarts(Cart):
+    """Not data: the admin index entry for the live-carts page."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "live carts"
+        verbose_name_plural = "live carts"

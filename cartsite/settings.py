@@ -258,3 +258,15 @@ PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default="")
 # Serve static files from the finders without a collectstatic run (local use and tests).
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- carts ---
+# Limits on what a storefront may put in one cart (each breach is a 400 naming the field).
+CART_MAX_ITEMS = env.int("CART_MAX_ITEMS", default=100)  # distinct lines per cart
+CART_MAX_ITEM_QUANTITY = env.int("CART_MAX_ITEM_QUANTITY", default=999)
+CART_MAX_ITEM_PRICE = env.int("CART_MAX_ITEM_PRICE", default=1_000_000)  # in the currency's units
+CART_MAX_TAGS_PER_ITEM = env.int("CART_MAX_TAGS_PER_ITEM", default=20)
+CART_MAX_ID_LENGTH = env.int("CART_MAX_ID_LENGTH", default=128)  # productId, variantId, tags, category
+CART_MAX_TITLE_LENGTH = env.int("CART_MAX_TITLE_LENGTH", default=255)
+CART_MAX_URL_LENGTH = env.int("CART_MAX_URL_LENGTH", default=2048)
+# Live carts page and GET /api/carts/active: at most this many carts per answer.
+CART_LIVE_MAX_ROWS = env.int("CART_LIVE_MAX_ROWS", default=500)
