@@ -270,3 +270,21 @@ CART_MAX_TITLE_LENGTH = env.int("CART_MAX_TITLE_LENGTH", default=255)
 CART_MAX_URL_LENGTH = env.int("CART_MAX_URL_LENGTH", default=2048)
 # Live carts page and GET /api/carts/active: at most this many carts per answer.
 CART_LIVE_MAX_ROWS = env.int("CART_LIVE_MAX_ROWS", default=500)
+
+# --- payments -----------------------------------------------------------------------------
+# A pending checkout session lives this long (seed 004: 24 h); its Stripe session never longer.
+CHECKOUT_SESSION_TTL_HOURS = env.float("CHECKOUT_SESSION_TTL_HOURS", default=24)
+# Payment reminders: pending sessions created between these ages, with fewer attempts than this.
+CHECKOUT_REMINDER_AFTER_HOURS = env.float("CHECKOUT_REMINDER_AFTER_HOURS", default=6)
+CHECKOUT_REMINDER_UNTIL_HOURS = env.float("CHECKOUT_REMINDER_UNTIL_HOURS", default=24)
+CHECKOUT_REMINDER_MAX_ATTEMPTS = env.int("CHECKOUT_REMINDER_MAX_ATTEMPTS", default=3)
+# Completed sessions are deleted after this many days.
+CHECKOUT_RETENTION_DAYS = env.int("CHECKOUT_RETENTION_DAYS", default=90)
+# Reconciliation looks this far back (Stripe retries a webhook for up to three days).
+STRIPE_RECONCILE_LOOKBACK_HOURS = env.float("STRIPE_RECONCILE_LOOKBACK_HOURS", default=72)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+STRIPE_DASHBOARD_URL = env("STRIPE_DASHBOARD_URL", default="https://dashboard.stripe.com").rstrip("/")
+# Where plan purchases return to when the caller gives no successUrl / cancelUrl.
+CHECKOUT_SUCCESS_URL = env("CHECKOUT_SUCCESS_URL", default=f"{SITE_URL}/payments/return?status=success")
+CHECKOUT_CANCEL_URL = env("CHECKOUT_CANCEL_URL", default=f"{SITE_URL}/payments/return?status=cancelled")
