@@ -288,3 +288,13 @@ STRIPE_DASHBOARD_URL = env("STRIPE_DASHBOARD_URL", default="https://dashboard.st
 # Where plan purchases return to when the caller gives no successUrl / cancelUrl.
 CHECKOUT_SUCCESS_URL = env("CHECKOUT_SUCCESS_URL", default=f"{SITE_URL}/payments/return?status=success")
 CHECKOUT_CANCEL_URL = env("CHECKOUT_CANCEL_URL", default=f"{SITE_URL}/payments/return?status=cancelled")
+
+# --- notifications ------------------------------------------------------------------------
+# Abandonment reminders (API.md "Abandonment notifications"); documented in docs/notifications.md.
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=3)
+NOTIFICATIONS_FREQUENCY_CAP_HOURS = env.float("NOTIFICATIONS_FREQUENCY_CAP_HOURS", default=24)
+# Carts idle for longer than this are no longer scanned by the sweep.
+NOTIFICATIONS_MAX_IDLE_DAYS = env.float("NOTIFICATIONS_MAX_IDLE_DAYS", default=30)
+NOTIFICATIONS_SWEEP_LOCK_SECONDS = env.int("NOTIFICATIONS_SWEEP_LOCK_SECONDS", default=3600)
+RECOVERY_LINK_MAX_AGE_DAYS = env.float("RECOVERY_LINK_MAX_AGE_DAYS", default=30)
+WHATSAPP_TIMEOUT_SECONDS = env.float("WHATSAPP_TIMEOUT_SECONDS", default=10)
