@@ -6,6 +6,8 @@ Defaults point at the local services; CI and developers may override them by env
 import os
 import uuid
 
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("DEMO_MODE", "false")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
