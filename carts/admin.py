@@ -94,3 +94,7 @@ class StoreMembershipAdmin(admin.ModelAdmin):
     list_filter = ("store",)
     search_fields = ("user__username", "store__name")
     autocomplete_fields = ("user", "store")
+
+
+# The cart pages (changelist, report and live-page entries) register themselves on import.
+from carts import admin_carts  # noqa: E402, F401

@@ -2,10 +2,12 @@
 
 import secrets
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from carts.models import Cart, Store, StoreKey, StoreMembership, StoreOrigin
@@ -107,3 +109,170 @@ def cart_mark_converted(
         order_amount=amount,
     )
     return updated == 1
+
+
+# --- carts ------------------------------------------------------------------------------------
+
+CART_TOTAL_MAX = Decimal("9999999999.99")  # what Cart.total (12 digits, 2 places) can hold
+CONSENT_CHANNELS = ("email", "whatsapp")
+_CART_SYNC_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class CartSyncResult:
+    cart: Cart
+    created: bool
+
+
+def _json_number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def cart_items_normalise(items: list[dict]) -> tuple[list[dict], Decimal, int]:
+    """The items as stored (known keys only, prices as JSON numbers), their total and item count.
+
+    The server computes total = Σ quantity × price (rounded half up to cents) and item count =
+    Σ quantity; whatever total the client sends is ignored."""
+    if len(items) > settings.CART_MAX_ITEMS:
+        raise ValidationFailed(
+            f"A cart holds at most {settings.CART_MAX_ITEMS} items", field="items", reason="Too many items"
+        )
+    stored, total, count = [], Decimal("0"), 0
+    for item in items:
+        price = Decimal(str(item["price"]))
+        quantity = int(item["quantity"])
+        total += price * quantity
+        count += quantity
+        line = {"productId": item["productId"], "quantity": quantity, "price": _json_number(price)}
+        for key in ("title", "variantId", "category", "tags", "imageUrl"):
+            if item.get(key) not in (None, ""):
+                line[key] = item[key]
+        stored.append(line)
+    total = total.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    if total > CART_TOTAL_MAX:
+        raise ValidationFailed("The cart total is too large", field="items", reason="Total too large")
+    return stored, total, count
+
+
+def _contact_fields(customer: dict | None) -> dict:
+    """Contact fields the sync sets; a key the client left out (or sent as null) is left alone."""
+    fields = {}
+    for key in ("email", "phone", "first_name", "last_name"):
+        if customer and customer.get(key) is not None:
+            value = customer[key].strip()
+            fields[key] = value.lower() if key == "email" else value
+    return fields
+
+
+def _consent_given(customer: dict | None) -> dict[str, bool]:
+    consent = (customer or {}).get("marketing_consent") or {}
+    return {channel: bool(consent[channel]) for channel in CONSENT_CHANNELS if consent.get(channel) is not None}
+
+
+def _insert_open_cart(cart: Cart) -> bool:
+    """Inserts `cart` unless an open cart of its (store, session token) exists; True if inserted.
+
+    The partial unique index is the arbiter: on PostgreSQL an INSERT … ON CONFLICT DO NOTHING
+    (racing inserts wait for each other, exactly one wins); elsewhere the IntegrityError."""
+    if connection.vendor == "postgresql":
+        fields = list(Cart._meta.concrete_fields)
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        values = [f.get_db_prep_save(getattr(cart, f.attname), connection) for f in fields]
+        sql = (
+            f"INSERT INTO {connection.ops.quote_name(Cart._meta.db_table)} ({columns}) VALUES ({placeholders}) "
+            "ON CONFLICT (store_id, session_token) WHERE converted_at IS NULL AND removed_at IS NULL "
+            "DO NOTHING RETURNING id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, values)
+            return cursor.fetchone() is not None
+    try:
+        with transaction.atomic():
+            cart.save(force_insert=True)
+        return True
+    except IntegrityError:
+        return False
+
+
+def cart_sync(
+    *,
+    store: Store,
+    session_token: str,
+    items: list[dict],
+    user_id: str | None = None,
+    currency: str | None = None,
+    customer: dict | None = None,
+    source: str = "storefront",
+    now=None,
+) -> CartSyncResult:
+    """Writes the storefront's cart into the one open cart of (store, session token).
+
+    The first sync of a token (or the first after the cart converted or was removed) creates a
+    cart, later ones replace its items; many first syncs racing give one cart and one `created`.
+    Total and item count are computed here. Contact fields and per-channel marketing consent are
+    set when given and left alone when left out; consent records when (`*_consent_at`) and how
+    (`*_consent_source` = `source`) it was last given or withdrawn. Every sync is activity.
+    """
+    now = now or timezone.now()
+    stored_items, total, item_count = cart_items_normalise(items)
+    contact = _contact_fields(customer)
+    consent = _consent_given(customer)
+    for _attempt in range(_CART_SYNC_ATTEMPTS):
+        with transaction.atomic():
+            new_cart = Cart(
+                store=store,
+                session_token=session_token,
+                user_id=user_id or "",
+                items=stored_items,
+                total=total,
+                item_count=item_count,
+                currency=(currency or store.currency).upper(),
+                created_at=now,
+                last_activity_at=now,
+                **contact,
+            )
+            for channel, given in consent.items():
+                setattr(new_cart, f"{channel}_consent", given)
+                setattr(new_cart, f"{channel}_consent_at", now)
+                setattr(new_cart, f"{channel}_consent_source", source)
+            if _insert_open_cart(new_cart):
+                new_cart._state.adding = False
+                new_cart._state.db = "default"
+                return CartSyncResult(cart=new_cart, created=True)
+
+            changes = {"items": stored_items, "total": total, "item_count": item_count, "last_activity_at": now}
+            changes.update(contact)
+            if user_id:
+                changes["user_id"] = user_id
+            if currency:
+                changes["currency"] = currency.upper()
+            for channel, given in consent.items():
+                # A repeated answer keeps the moment consent was first given; a change records anew.
+                unchanged = When(**{f"{channel}_consent": given}, then=F(f"{channel}_consent_at"))
+                changes[f"{channel}_consent_at"] = Case(unchanged, default=Value(now))
+                unchanged = When(**{f"{channel}_consent": given}, then=F(f"{channel}_consent_source"))
+                changes[f"{channel}_consent_source"] = Case(unchanged, default=Value(source))
+                changes[f"{channel}_consent"] = Value(given)
+            open_cart = Cart.objects.open().filter(store=store, session_token=session_token)
+            cart_id = open_cart.select_for_update().values_list("id", flat=True).first()
+            if cart_id is not None:
+                Cart.objects.filter(pk=cart_id).update(**changes)
+                return CartSyncResult(cart=Cart.objects.select_related("store").get(pk=cart_id), created=False)
+        # The open cart closed between our insert and our update: start over.
+    raise Conflict("The cart changed while it was being saved; try again", field="session_token")
+
+
+def cart_remove(*, store: Store, session_token: str, now=None) -> Cart:
+    """Takes the open cart of a session out of the live view (sets removed_at); nothing is deleted.
+
+    The cart keeps its items and contact, can still convert (storefronts remove the cart when
+    checkout starts), and the next sync of the token starts a new cart."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        cart = Cart.objects.open().select_for_update().filter(store=store, session_token=session_token).first()
+        if cart is None:
+            raise NotFound("No open cart for this session")
+        Cart.objects.filter(pk=cart.pk, removed_at__isnull=True).update(removed_at=now)
+        cart.removed_at = now
+    return cart

@@ -1,0 +1,256 @@
+"""Every read of carts that is more than a get: for the API, the admin pages and the other apps."""
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Avg, Count, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from carts.models import Cart, Store
+
+NO_CATEGORY = None  # the bucket of items without a category (shown as "(no category)")
+NO_TAG = None  # the bucket of items without tags
+REPORT_MAX_GROUPS = 50
+
+
+# --- single carts --------------------------------------------------------------------------
+
+
+def cart_get_open(*, store: Store, session_token: str) -> Cart | None:
+    """The open (not converted, not removed) cart of a session in a store, or None."""
+    return Cart.objects.open().select_related("store").filter(store=store, session_token=session_token).first()
+
+
+def cart_get(*, store: Store, cart_id) -> Cart | None:
+    """A cart of the store by id (any status), or None; another store's cart is None too."""
+    try:
+        cart_id = uuid.UUID(str(cart_id))
+    except ValueError:
+        return None
+    return Cart.objects.select_related("store").filter(store=store, pk=cart_id).first()
+
+
+def cart_get_for_checkout(*, store: Store, session_token: str | None = None, cart_id=None) -> Cart | None:
+    """The open cart a checkout is for: by session token, or by id (which must still be open)."""
+    if session_token:
+        return cart_get_open(store=store, session_token=session_token)
+    cart = cart_get(store=store, cart_id=cart_id) if cart_id else None
+    return cart if cart is not None and cart.is_open else None
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+
+def carts_active(*, store: Store, now=None, limit: int | None = None):
+    """Open carts of the store active within CART_LIVE_WINDOW_MINUTES, newest activity first."""
+    limit = limit or settings.CART_LIVE_MAX_ROWS
+    return Cart.objects.live(now=now).filter(store=store).order_by("-last_activity_at", "-id")[:limit]
+
+
+def carts_abandoned_with_contact(*, stores=None, now=None, after_hours=None):
+    """Abandoned carts (open, with items, idle past ABANDONED_AFTER_HOURS) that have an e-mail
+    address or a phone number, for reminders; ordered by id for keyset batches."""
+    queryset = Cart.objects.abandoned(now=now, after_hours=after_hours).exclude(email="", phone="")
+    if stores is not None:
+        queryset = queryset.filter(store__in=stores)
+    return queryset.select_related("store").order_by("id")
+
+
+def carts_of_customer(*, email: str | None = None, user_id: str | None = None, stores=None):
+    """Every cart of a customer (for erasure), by e-mail address or the shop's user id."""
+    if not email and not user_id:
+        return Cart.objects.none()
+    queryset = Cart.objects.filter(email=email.strip().lower()) if email else Cart.objects.filter(user_id=user_id)
+    if stores is not None:
+        queryset = queryset.filter(store__in=stores)
+    return queryset
+
+
+# --- abandoned-carts report ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupRate:
+    """Carts with items created in the range that hold an item of this group, and how many of them
+    are abandoned. `name` None is the bucket of items without a category (or without tags)."""
+
+    name: str | None
+    carts: int
+    abandoned: int
+
+    @property
+    def rate(self) -> float:
+        return self.abandoned / self.carts if self.carts else 0.0
+
+
+@dataclass(frozen=True)
+class DayRate:
+    day: date
+    carts: int
+    abandoned: int
+
+    @property
+    def rate(self) -> float:
+        return self.abandoned / self.carts if self.carts else 0.0
+
+
+@dataclass(frozen=True)
+class AbandonedReport:
+    store: Store
+    date_from: date
+    date_to: date
+    generated_at: datetime
+    carts_with_items: int
+    abandoned: int
+    average_items: Decimal  # of abandoned carts
+    average_value: Decimal  # of abandoned carts, in the store's currency
+    by_category: list[GroupRate] = field(default_factory=list)
+    by_tag: list[GroupRate] = field(default_factory=list)
+    by_day: list[DayRate] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.abandoned / self.carts_with_items if self.carts_with_items else 0.0
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _abandoned_condition(cutoff) -> Q:
+    return Q(converted_at__isnull=True, removed_at__isnull=True, item_count__gt=0, last_activity_at__lt=cutoff)
+
+
+def _groups_sql(base_sql: str, params: list, cutoff, bucket_sql: str) -> list[GroupRate]:
+    """Runs the per-group count on PostgreSQL: one row per (cart, group), counted per group."""
+    table = connection.ops.quote_name(Cart._meta.db_table)
+    sql = f"""
+        WITH in_range AS (
+            SELECT c.id, c.items,
+                   (c.converted_at IS NULL AND c.removed_at IS NULL AND c.last_activity_at < %s) AS abandoned
+            FROM {table} c WHERE {base_sql}
+        ), grouped AS (
+            SELECT DISTINCT r.id, r.abandoned, g.name
+            FROM in_range r
+            CROSS JOIN LATERAL jsonb_array_elements(
+                CASE WHEN jsonb_typeof(r.items::jsonb) = 'array' THEN r.items::jsonb ELSE '[]'::jsonb END
+            ) AS item
+            CROSS JOIN LATERAL ({bucket_sql}) AS g(name)
+        )
+        SELECT name, COUNT(*) AS carts, COUNT(*) FILTER (WHERE abandoned) AS abandoned
+        FROM grouped GROUP BY name ORDER BY carts DESC, name NULLS LAST LIMIT {REPORT_MAX_GROUPS}
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [cutoff, *params])
+        return [GroupRate(name=name, carts=carts, abandoned=abandoned) for name, carts, abandoned in cursor.fetchall()]
+
+
+CATEGORY_BUCKET_SQL = """
+    SELECT NULLIF(btrim(CASE WHEN jsonb_typeof(item) = 'object' THEN item->>'category' END), '')
+"""
+TAG_BUCKET_SQL = """
+    SELECT NULLIF(btrim(tag), '') FROM jsonb_array_elements_text(
+        CASE WHEN jsonb_typeof(item) = 'object' AND jsonb_typeof(item->'tags') = 'array'
+                  AND jsonb_array_length(item->'tags') > 0
+             THEN item->'tags' ELSE '[null]'::jsonb END
+    ) AS tag
+"""
+
+
+def _item_categories(items) -> set:
+    names = set()
+    for item in items if isinstance(items, list) else []:
+        category = item.get("category") if isinstance(item, dict) else None
+        names.add(category.strip() or NO_CATEGORY if isinstance(category, str) else NO_CATEGORY)
+    return names
+
+
+def _item_tags(items) -> set:
+    names = set()
+    for item in items if isinstance(items, list) else []:
+        tags = item.get("tags") if isinstance(item, dict) else None
+        if not isinstance(tags, list) or not tags:
+            names.add(NO_TAG)
+            continue
+        for tag in tags:
+            names.add(tag.strip() or NO_TAG if isinstance(tag, str) else NO_TAG)
+    return names
+
+
+def _groups_python(queryset, cutoff, names_of) -> list[GroupRate]:
+    """The same counts as `_groups_sql`, for databases without JSON set functions (SQLite)."""
+    carts, abandoned = defaultdict(int), defaultdict(int)
+    rows = queryset.values_list("items", "converted_at", "removed_at", "last_activity_at")
+    for items, converted_at, removed_at, last_activity_at in rows.iterator(chunk_size=2000):
+        is_abandoned = converted_at is None and removed_at is None and last_activity_at < cutoff
+        for name in names_of(items):
+            carts[name] += 1
+            abandoned[name] += is_abandoned
+    ordered = sorted(carts, key=lambda name: (-carts[name], name is None, name or ""))
+    return [GroupRate(name=name, carts=carts[name], abandoned=abandoned[name]) for name in ordered][:REPORT_MAX_GROUPS]
+
+
+def abandoned_report(*, store: Store, date_from: date, date_to: date, now=None, after_hours=None) -> AbandonedReport:
+    """The abandoned-carts report of one store over carts *created* from `date_from` to `date_to`
+    (whole UTC days, both included).
+
+    The base is the carts with items (item_count > 0) created in the range, whatever became of
+    them; a cart is abandoned when it has items, is neither converted nor removed and was last
+    active more than ABANDONED_AFTER_HOURS ago. Rate = abandoned / base. Averages (items and value)
+    are over the abandoned carts. By category and by tag, a cart counts once in every group one of
+    its items belongs to; items without a category (without tags) form the None group.
+    """
+    now = now or timezone.now()
+    hours = settings.ABANDONED_AFTER_HOURS if after_hours is None else after_hours
+    cutoff = now - timedelta(hours=hours)
+    start, end = _day_start(date_from), _day_start(date_to + timedelta(days=1))
+    base = Cart.objects.filter(store=store, created_at__gte=start, created_at__lt=end, item_count__gt=0)
+    abandoned = _abandoned_condition(cutoff)
+    totals = base.aggregate(
+        carts=Count("id"),
+        abandoned=Count("id", filter=abandoned),
+        average_items=Avg("item_count", filter=abandoned),
+        average_value=Avg("total", filter=abandoned),
+    )
+    by_day_rows = (
+        base.annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day")
+        .annotate(carts=Count("id"), abandoned=Count("id", filter=abandoned))
+        .order_by("day")
+    )
+    counted = {row["day"]: row for row in by_day_rows}
+    by_day, day = [], date_from
+    while day <= date_to:
+        row = counted.get(day, {"carts": 0, "abandoned": 0})
+        by_day.append(DayRate(day=day, carts=row["carts"], abandoned=row["abandoned"]))
+        day += timedelta(days=1)
+
+    if connection.vendor == "postgresql":
+        base_sql = "c.store_id = %s AND c.created_at >= %s AND c.created_at < %s AND c.item_count > 0"
+        params = [store.pk, start, end]
+        by_category = _groups_sql(base_sql, params, cutoff, CATEGORY_BUCKET_SQL)
+        by_tag = _groups_sql(base_sql, params, cutoff, TAG_BUCKET_SQL)
+    else:
+        by_category = _groups_python(base, cutoff, _item_categories)
+        by_tag = _groups_python(base, cutoff, _item_tags)
+
+    cents = Decimal("0.01")
+    return AbandonedReport(
+        store=store,
+        date_from=date_from,
+        date_to=date_to,
+        generated_at=now,
+        carts_with_items=totals["carts"],
+        abandoned=totals["abandoned"],
+        average_items=Decimal(str(totals["average_items"] or 0)).quantize(cents, rounding=ROUND_HALF_UP),
+        average_value=Decimal(str(totals["average_value"] or 0)).quantize(cents, rounding=ROUND_HALF_UP),
+        by_category=by_category,
+        by_tag=by_tag,
+        by_day=by_day,
+    )
