@@ -25,6 +25,38 @@ class PeriodicJob:
 PERIODIC_JOBS: list[PeriodicJob] = []
 
 
+# payments: checkout-session expiry, payment reminders, cleanup, Stripe reconciliation.
+PERIODIC_JOBS += [
+    PeriodicJob(
+        name="payments: expire checkout sessions",
+        task="payments.tasks.checkout_sessions_expire",
+        every=1,
+        period="hours",
+        description="Pending checkout sessions past expires_at become expired.",
+    ),
+    PeriodicJob(
+        name="payments: payment reminders",
+        task="payments.tasks.checkout_reminders_send",
+        every=6,
+        period="hours",
+        description="One reminder e-mail per pending checkout session 6-24 h old with fewer than 3 attempts.",
+    ),
+    PeriodicJob(
+        name="payments: cleanup completed checkout sessions",
+        task="payments.tasks.checkout_sessions_cleanup",
+        crontab={"minute": "30", "hour": "3", "day_of_week": "0", "day_of_month": "*", "month_of_year": "*"},
+        description="Deletes completed checkout sessions older than 90 days (weekly, Sunday 03:30 UTC).",
+    ),
+    PeriodicJob(
+        name="payments: reconcile Stripe checkout sessions",
+        task="payments.tasks.stripe_sessions_reconcile",
+        every=1,
+        period="hours",
+        description="Repairs completions and expiries whose Stripe webhook never arrived.",
+    ),
+]
+
+
 def schedules_ensure(*, jobs: list[PeriodicJob] | None = None) -> int:
     """Create the missing periodic tasks; returns how many were created."""
     from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
