@@ -56,6 +56,17 @@ PERIODIC_JOBS += [
     ),
 ]
 
+# notifications: the abandonment sweep (the task takes a lock, so an overlapping run skips).
+PERIODIC_JOBS += [
+    PeriodicJob(
+        name="notifications: abandonment sweep",
+        task="notifications.tasks.abandonment_sweep",
+        every=1,
+        period="hours",
+        description="Sends due abandoned-cart reminders (WhatsApp, e-mail) and refreshes attribution.",
+    ),
+]
+
 
 def schedules_ensure(*, jobs: list[PeriodicJob] | None = None) -> int:
     """Create the missing periodic tasks; returns how many were created."""
