@@ -1,0 +1,92 @@
+"""Staff API of API.md "Abandonment notifications": run the sweep, statistics, per-cart metadata."""
+
+from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from carts.auth import IsStoreStaff, request_store, stores_visible_to
+from carts.models import Cart
+from cartsite.errors import NotFound
+from notifications import selectors, services
+
+
+def stores_for_request(request, requested: str | None):
+    """Store ids a staff request acts on: the named store, else every store the user may see
+    (None for a superuser: all stores, without listing them)."""
+    if requested:
+        return [request_store(request, requested).pk]
+    if request.user.is_superuser:
+        return None
+    return list(stores_visible_to(request.user).values_list("pk", flat=True))
+
+
+class ProcessOptionsSerializer(serializers.Serializer):
+    batchSize = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+    firstNotificationDelayHours = serializers.FloatField(min_value=0, default=24)
+    secondNotificationDelayHours = serializers.FloatField(min_value=0, default=48)
+    enableWhatsApp = serializers.BooleanField(default=True)
+    enableEmail = serializers.BooleanField(default=True)
+    cursor = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=4000)
+    singleBatch = serializers.BooleanField(default=False)
+    store = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=300)
+    dryRun = serializers.BooleanField(default=False)
+
+
+class SweepProcessView(APIView):
+    """POST /admin/cart-abandonment/process: runs the sweep now (all batches, or one)."""
+
+    permission_classes = [IsStoreStaff]
+
+    def post(self, request):
+        options = ProcessOptionsSerializer(data=request.data if isinstance(request.data, dict) else {})
+        options.is_valid(raise_exception=True)
+        data = options.validated_data
+        stores = stores_for_request(request, data.get("store") or request.query_params.get("store"))
+        summary = services.sweep_run(
+            batch_size=data["batchSize"],
+            first_delay_hours=data["firstNotificationDelayHours"],
+            second_delay_hours=data["secondNotificationDelayHours"],
+            enable_whatsapp=data["enableWhatsApp"],
+            enable_email=data["enableEmail"],
+            cursor=data.get("cursor") or None,
+            single_batch=data["singleBatch"],
+            stores=stores,
+            dry_run=data["dryRun"],
+        )
+        request.log_outcome = "dry_run" if summary.dry_run else "processed"
+        return Response(summary.as_api())
+
+
+class SweepStatisticsView(APIView):
+    """GET /admin/cart-abandonment: reminder, recovery and holdout statistics."""
+
+    permission_classes = [IsStoreStaff]
+
+    def get(self, request):
+        stores = stores_for_request(request, request.query_params.get("store"))
+        now = timezone.now()
+        services.attribution_refresh(now=now, stores=stores)
+        return Response(selectors.reminder_statistics(store_ids=stores, now=now).as_api())
+
+
+class CartReminderView(APIView):
+    """GET /admin/cart-abandonment/carts/<cart id>: the seed's notification metadata of one cart."""
+
+    permission_classes = [IsStoreStaff]
+
+    def get(self, request, cart_id):
+        cart = (
+            Cart.objects.filter(pk=cart_id, store__in=stores_visible_to(request.user)).select_related("store").first()
+        )
+        if cart is None:
+            raise NotFound("No such cart")
+        metadata = selectors.cart_reminder_metadata(cart_ids=[cart.id])[cart.id]
+        return Response(
+            {
+                "cartId": str(cart.id),
+                "store": cart.store.name,
+                "notifications": metadata,
+                "messages": selectors.cart_reminder_messages(cart_id=cart.id),
+            }
+        )

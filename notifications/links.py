@@ -1,0 +1,71 @@
+"""Signed tokens: recovery links, unsubscribe links and the sweep's opaque cursor.
+
+All three are `django.core.signing` tokens with their own salt, so a token of one kind is never
+accepted as another. Nothing secret is inside (ids only), but nothing can be forged either.
+"""
+
+import base64
+import binascii
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+
+from cartsite.errors import ValidationFailed
+
+RECOVERY_SALT = "notifications.recovery"
+UNSUBSCRIBE_SALT = "notifications.unsubscribe"
+CURSOR_SALT = "notifications.sweep-cursor"
+
+
+class InvalidLink(Exception):
+    """A forged, damaged or expired link token."""
+
+
+def recovery_token(*, message_id: int) -> str:
+    return signing.dumps({"m": message_id}, salt=RECOVERY_SALT, compress=True)
+
+
+def recovery_url(*, message_id: int) -> str:
+    return f"{settings.SITE_URL}/r/{recovery_token(message_id=message_id)}"
+
+
+def recovery_token_read(token: str) -> int:
+    """The message id of a recovery token not older than RECOVERY_LINK_MAX_AGE_DAYS."""
+    try:
+        data = signing.loads(token, salt=RECOVERY_SALT, max_age=timedelta(days=settings.RECOVERY_LINK_MAX_AGE_DAYS))
+        return int(data["m"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
+        raise InvalidLink(str(exc)) from exc
+
+
+def unsubscribe_token(*, cart_id) -> str:
+    return signing.dumps({"c": str(cart_id)}, salt=UNSUBSCRIBE_SALT, compress=True)
+
+
+def unsubscribe_url(*, cart_id) -> str:
+    return f"{settings.SITE_URL}/u/{unsubscribe_token(cart_id=cart_id)}"
+
+
+def unsubscribe_token_read(token: str) -> uuid.UUID:
+    """The cart id of an unsubscribe token; these never expire (RFC 8058 one-click must keep working)."""
+    try:
+        return uuid.UUID(signing.loads(token, salt=UNSUBSCRIBE_SALT)["c"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
+        raise InvalidLink(str(exc)) from exc
+
+
+def cursor_encode(*, after: uuid.UUID) -> str:
+    """An opaque, signed, base64 cursor: the last cart id of a batch."""
+    signed = signing.dumps({"after": str(after)}, salt=CURSOR_SALT)
+    return base64.urlsafe_b64encode(signed.encode()).decode()
+
+
+def cursor_decode(cursor: str) -> uuid.UUID:
+    """The cart id a cursor continues after; a forged or damaged cursor is a 400."""
+    try:
+        signed = base64.urlsafe_b64decode(cursor.encode()).decode()
+        return uuid.UUID(signing.loads(signed, salt=CURSOR_SALT)["after"])
+    except (signing.BadSignature, binascii.Error, UnicodeError, KeyError, TypeError, ValueError, AttributeError):
+        raise ValidationFailed("cursor is not valid", field="cursor", reason="Invalid or forged cursor") from None
