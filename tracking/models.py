@@ -1,1 +1,90 @@
-# Create your models here.
+"""Cart tracking events (seed 001 §1): one row per "added to cart" the storefront reports.
+
+The table, its columns and its six indexes carry seed 001's names. Rows are written once and
+never edited; they leave the table only through retention (archive, then delete) or erasure.
+"""
+
+import re
+import secrets
+import string
+import time
+
+from django.db import models
+from django.utils import timezone
+
+from carts.models import Store
+
+EVENT_ID_PATTERN = re.compile(r"^cart-event-\d{13}-[a-z0-9]{7}$")
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+_ID_CHOICES = 36**7
+
+# Sane maxima (seed 001 §2.2 names only productTitle's 500); longer free text is truncated.
+MAX_LENGTHS = {
+    "product_id": 255,
+    "variant_id": 255,
+    "product_title": 500,
+    "product_url": 2048,
+    "customer_email": 254,
+    "customer_first_name": 255,
+    "customer_last_name": 255,
+    "generated_image_url": 2048,
+    "person_image_url": 2048,
+    "clothing_image_url": 2048,
+    "user_agent": 1024,
+    "session_id": 255,
+}
+
+
+def event_id_new(at_ms: int | None = None) -> str:
+    """`cart-event-{13-digit ms}-{7 [a-z0-9]}`; 36^7 (7.8e10) choices per millisecond. Uniqueness
+    is not assumed: the primary key decides, and a writer that loses retries with a new id."""
+    if at_ms is None:
+        at_ms = time.time_ns() // 1_000_000
+    number = secrets.randbelow(_ID_CHOICES)
+    suffix = []
+    for _ in range(7):
+        number, digit = divmod(number, 36)
+        suffix.append(_ID_ALPHABET[digit])
+    return f"cart-event-{at_ms:013d}-{''.join(suffix)}"
+
+
+class CartTrackingEvent(models.Model):
+    id = models.CharField(primary_key=True, max_length=40, editable=False)
+    # The FK ties the row to a known store; store_name is seed 001's column, the one queries use
+    # (its indexes serve every read), so the FK itself carries no extra index.
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="tracking_events", db_index=False)
+    store_name = models.CharField(max_length=253)
+
+    product_id = models.CharField(max_length=MAX_LENGTHS["product_id"], null=True, blank=True)
+    product_title = models.CharField(max_length=MAX_LENGTHS["product_title"], null=True, blank=True)
+    product_url = models.CharField(max_length=MAX_LENGTHS["product_url"], null=True, blank=True)
+    variant_id = models.CharField(max_length=MAX_LENGTHS["variant_id"], null=True, blank=True)
+    customer_email = models.CharField(max_length=MAX_LENGTHS["customer_email"], null=True, blank=True)
+    customer_first_name = models.CharField(max_length=MAX_LENGTHS["customer_first_name"], null=True, blank=True)
+    customer_last_name = models.CharField(max_length=MAX_LENGTHS["customer_last_name"], null=True, blank=True)
+    generated_image_url = models.CharField(max_length=MAX_LENGTHS["generated_image_url"], null=True, blank=True)
+    person_image_url = models.CharField(max_length=MAX_LENGTHS["person_image_url"], null=True, blank=True)
+    clothing_image_url = models.CharField(max_length=MAX_LENGTHS["clothing_image_url"], null=True, blank=True)
+    user_agent = models.CharField(max_length=MAX_LENGTHS["user_agent"], null=True, blank=True)
+    session_id = models.CharField(max_length=MAX_LENGTHS["session_id"], null=True, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "cart_tracking_events"
+        ordering = ["-created_at", "-id"]
+        verbose_name = "cart tracking event"
+        indexes = [
+            models.Index(fields=["store_name"], name="idx_store_name"),
+            models.Index(fields=["created_at"], name="idx_created_at"),
+            models.Index(fields=["customer_email"], name="idx_customer_email"),
+            models.Index(fields=["product_id"], name="idx_product_id"),
+            models.Index(fields=["session_id"], name="idx_session_id"),
+            # One store's events by time; id breaks ties so keyset pages walk it directly.
+            models.Index(fields=["store_name", "created_at", "id"], name="idx_store_created"),
+        ]
+
+    def __str__(self):
+        return self.id

@@ -1,3 +1,12 @@
-from django.urls import path  # noqa: F401
+"""Tracking doors: the API of API.md "Tracking events" and the admin analytics page."""
 
-urlpatterns = []
+from django.urls import path
+
+from tracking import api
+
+urlpatterns = [
+    path("api/cart-tracking/track", api.TrackView.as_view(), name="cart-tracking-track"),
+    path("api/cart-tracking/track/bulk", api.TrackBulkView.as_view(), name="cart-tracking-track-bulk"),
+    path("api/cart-tracking/events", api.EventsView.as_view(), name="cart-tracking-events"),
+    path("api/cart-tracking/analytics", api.AnalyticsView.as_view(), name="cart-tracking-analytics"),
+]

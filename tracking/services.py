@@ -1,0 +1,261 @@
+"""Every write to tracking events: record one, record many, and retention (archive then delete)."""
+
+import gzip
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from carts.models import Store
+from cartsite.errors import DomainError, Forbidden
+from tracking.inputs import EventInput, event_input_clean
+from tracking.models import CartTrackingEvent, event_id_new
+
+logger = logging.getLogger("tracking")
+
+ID_ATTEMPTS = 3
+STORE_MISMATCH_REASON = "Store mismatch"
+COLUMNS = [f.column for f in CartTrackingEvent._meta.concrete_fields]
+ATTNAMES = [f.attname for f in CartTrackingEvent._meta.concrete_fields]
+
+
+def _now_ms() -> datetime:
+    """Now, cut to the millisecond: the id, `createdAt` and the stored value then agree exactly."""
+    now = timezone.now()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _is_id_collision(exc: IntegrityError) -> bool:
+    """True when an insert lost on the primary key (another writer took the same random id)."""
+    diag = getattr(exc.__cause__, "diag", None)
+    if diag is not None:
+        return getattr(exc.__cause__, "sqlstate", None) == "23505" and diag.constraint_name == (
+            f"{CartTrackingEvent._meta.db_table}_pkey"
+        )
+    return f"{CartTrackingEvent._meta.db_table}.id" in str(exc)
+
+
+def store_mismatch_error() -> Forbidden:
+    return Forbidden("This key belongs to another store", field="storeName", reason=STORE_MISMATCH_REASON)
+
+
+def event_record(*, store: Store, event: EventInput, ip_address: str | None = None) -> CartTrackingEvent:
+    """Stores one event of `store` (seed 001 §2.3-2.4).
+
+    The event's normalised store name must be the acting store's (else 403). The id is random;
+    the primary key is the arbiter of uniqueness: an insert that collides is retried with a new
+    id (inside a savepoint, so an outer transaction survives). `created_at` is server time (UTC).
+    """
+    if event.store_name != store.name:
+        raise store_mismatch_error()
+    for _attempt in range(ID_ATTEMPTS):
+        now = _now_ms()
+        row = CartTrackingEvent(
+            id=event_id_new(_epoch_ms(now)),
+            store=store,
+            ip_address=ip_address,
+            created_at=now,
+            updated_at=now,
+            **event.fields(),
+        )
+        try:
+            with transaction.atomic():
+                row.save(force_insert=True)
+            return row
+        except IntegrityError as exc:
+            if not _is_id_collision(exc):
+                raise
+            logger.warning("tracking event id collision, retrying", extra={"event_id": row.id})
+    raise IntegrityError("could not find a free event id")
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    ids: list[str]
+    rejected: list[Rejection] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return len(self.ids)
+
+
+def events_record_bulk(*, store: Store, payloads: list, ip_address: str | None = None) -> BulkResult:
+    """Validates each posted event and stores the valid ones in one set-based insert.
+
+    Invalid events (each rule of `event_input_clean`, and a `storeName` of another store) are
+    reported by their index; they never stop the others. PostgreSQL gets one COPY, other
+    databases one multi-row INSERT; an id collision rolls the whole insert back (savepoint) and
+    it is retried with fresh ids, so either every accepted event is stored or none is.
+    """
+    events: list[EventInput] = []
+    rejected: list[Rejection] = []
+    for index, payload in enumerate(payloads):
+        try:
+            event = event_input_clean(payload)
+        except DomainError as exc:
+            details = exc.details or {}
+            rejected.append(Rejection(index, details.get("field", "event"), details.get("reason", exc.message)))
+            continue
+        if event.store_name != store.name:
+            rejected.append(Rejection(index, "storeName", STORE_MISMATCH_REASON))
+            continue
+        events.append(event)
+    if not events:
+        return BulkResult(ids=[], rejected=rejected)
+
+    for _attempt in range(ID_ATTEMPTS):
+        now = _now_ms()
+        at_ms = _epoch_ms(now)
+        rows = [(event_id_new(at_ms), store.pk, *_event_tuple(event), ip_address, now, now) for event in events]
+        try:
+            with transaction.atomic():
+                _rows_insert(rows)
+            return BulkResult(ids=[row[0] for row in rows], rejected=rejected)
+        except IntegrityError as exc:
+            if not _is_id_collision(exc):
+                raise
+            logger.warning("tracking event id collision in bulk insert, retrying")
+    raise IntegrityError("could not find free event ids")
+
+
+_EVENT_FIELDS = [name for name in ATTNAMES if name not in ("id", "store_id", "ip_address", "created_at", "updated_at")]
+_ROW_ORDER = ["id", "store_id", *_EVENT_FIELDS, "ip_address", "created_at", "updated_at"]
+
+
+def _event_tuple(event: EventInput) -> tuple:
+    return tuple(getattr(event, name) for name in _EVENT_FIELDS)
+
+
+def _rows_insert(rows: list[tuple]) -> None:
+    """One set-based insert of rows in `_ROW_ORDER`: COPY on PostgreSQL, bulk_create elsewhere."""
+    if connection.vendor == "postgresql":
+        columns = ", ".join(connection.ops.quote_name(CartTrackingEvent._meta.get_field(n).column) for n in _ROW_ORDER)
+        sql = f"COPY {connection.ops.quote_name(CartTrackingEvent._meta.db_table)} ({columns}) FROM STDIN"
+        with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    objects = [CartTrackingEvent(**dict(zip(_ROW_ORDER, row, strict=True))) for row in rows]
+    CartTrackingEvent.objects.bulk_create(objects)
+
+
+# --- Retention ------------------------------------------------------------------------------
+
+
+@dataclass
+class RetentionResult:
+    cutoff: datetime
+    archived: int = 0
+    deleted: int = 0
+    files: list[str] = field(default_factory=list)
+
+
+def _archive_line(values: dict) -> str:
+    record = {}
+    for key, value in values.items():
+        record[key] = value.isoformat() if isinstance(value, datetime) else value
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def _archive_write(directory: Path, name: str, rows: list[dict]) -> Path:
+    """Writes rows to `name` (gzip JSON lines) atomically and durably: a temporary file is
+    written and fsync'd, renamed into place, and the directory fsync'd; only then is it final."""
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / name
+    partial = directory / f".{name}.partial"
+    with open(partial, "wb") as raw:
+        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as compressed:
+            for row in rows:
+                compressed.write(_archive_line(row).encode() + b"\n")
+        raw.flush()
+        os.fsync(raw.fileno())
+    os.replace(partial, final)
+    directory_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(directory_fd)
+    finally:
+        os.close(directory_fd)
+    return final
+
+
+def _archive_name(rows: list[dict]) -> str:
+    # Named after the batch's first and last row: a run that died between writing the file and
+    # deleting the rows writes the same batch under the same name again (no duplicate archives).
+    first, last = rows[0], rows[-1]
+    stamp = first["created_at"].strftime("%Y%m%dT%H%M%S%fZ")
+    return f"cart_tracking_events-{stamp}-{first['id']}-{last['id']}.jsonl.gz"
+
+
+def events_archive_expired(
+    *,
+    now: datetime | None = None,
+    retention_days: int | None = None,
+    archive_dir: str | Path | None = None,
+    batch_size: int = 5000,
+    max_batches: int | None = None,
+    progress: Callable[[RetentionResult, str], None] | None = None,
+) -> RetentionResult:
+    """Archives events older than TRACKING_RETENTION_DAYS to gzip JSON-lines files in
+    TRACKING_ARCHIVE_DIR, then deletes exactly the archived rows.
+
+    Batches are the oldest `batch_size` expired rows (keyset order created_at, id), locked with
+    SKIP LOCKED so two runs never take the same rows. A batch's rows are deleted only after its
+    file is written, fsync'd and renamed into place; if writing fails, the batch's transaction
+    rolls back and nothing is deleted. The run is resumable: each committed batch is final, and
+    a batch interrupted after its file was written is written again under the same name.
+    """
+    now = now or timezone.now()
+    days = settings.TRACKING_RETENTION_DAYS if retention_days is None else retention_days
+    directory = Path(archive_dir or settings.TRACKING_ARCHIVE_DIR)
+    result = RetentionResult(cutoff=now - timedelta(days=days))
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        with transaction.atomic():
+            query = CartTrackingEvent.objects.filter(created_at__lt=result.cutoff).order_by("created_at", "id")
+            if connection.features.has_select_for_update_skip_locked:
+                query = query.select_for_update(skip_locked=True)
+            rows = list(query.values(*ATTNAMES)[:batch_size])
+            if not rows:
+                break
+            path = _archive_write(directory, _archive_name(rows), rows)
+            deleted, _ = CartTrackingEvent.objects.filter(
+                id__in=[row["id"] for row in rows], created_at__lt=result.cutoff
+            ).delete()
+        batches += 1
+        result.archived += len(rows)
+        result.deleted += deleted
+        result.files.append(str(path))
+        logger.info(
+            "tracking events archived",
+            extra={"archive_file": path.name, "archived": len(rows), "deleted": deleted},
+        )
+        if progress is not None:
+            progress(result, path.name)
+        if len(rows) < batch_size:
+            break
+    return result
+
+
+def archive_read(path: str | Path) -> Iterable[dict]:
+    """The rows of one archive file (for checks and restores)."""
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            yield json.loads(line)
