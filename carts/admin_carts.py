@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from carts.auth import is_staff_user, stores_visible_to
 from carts.models import AbandonedCartsReport, Cart, LiveCarts, StoreMembership
@@ -311,7 +312,7 @@ class CartAdmin(admin.ModelAdmin):
             else:
                 state = "given" if given else "refused or withdrawn"
                 lines.append((label, state, f"on {when:%Y-%m-%d %H:%M} UTC via {source or 'unknown'}"))
-        return format_html_join(format_html("<br>"), "<strong>{}</strong>: {} {}", lines)
+        return format_html_join(mark_safe("<br>"), "<strong>{}</strong>: {} {}", lines)
 
     @admin.display(description="items (raw JSON)")
     def raw_items(self, obj):
