@@ -1,0 +1,16 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from payments.services import checkout_sessions_cleanup
+
+
+class Command(BaseCommand):
+    help = "Deletes completed checkout sessions completed more than CHECKOUT_RETENTION_DAYS (90) days ago."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--days", type=int, default=None, help="Override CHECKOUT_RETENTION_DAYS")
+
+    def handle(self, *args, **options):
+        days = options["days"] if options["days"] is not None else settings.CHECKOUT_RETENTION_DAYS
+        deleted = checkout_sessions_cleanup(older_than_days=days)
+        self.stdout.write(f"deleted {deleted} completed checkout session(s) older than {days} days")
