@@ -144,10 +144,10 @@ def reminder_statistics(*, store_ids=None, now: datetime | None = None) -> Remin
         reminded_carts=Count("cart_id", filter=Q(status=sent), distinct=True),
     )
     outcome_counts = outcomes.aggregate(
-        recovered=Count("cart_id", filter=Q(recovered=True)),
-        revenue=Sum("revenue", filter=Q(recovered=True)),
-        holdout=Count("cart_id", filter=Q(holdout=True)),
-        holdout_converted=Count("cart_id", filter=Q(holdout=True, holdout_converted=True)),
+        recovered_count=Count("cart_id", filter=Q(recovered=True)),
+        recovered_revenue=Sum("revenue", filter=Q(recovered=True)),
+        holdout_count=Count("cart_id", filter=Q(holdout=True)),
+        holdout_converted_count=Count("cart_id", filter=Q(holdout=True, holdout_converted=True)),
     )
     return ReminderStatistics(
         total_carts=carts.count(),
@@ -161,10 +161,10 @@ def reminder_statistics(*, store_ids=None, now: datetime | None = None) -> Remin
         errors=counts["whatsapp_failed"] + counts["email_failed"],
         clicks=counts["clicks"] or 0,
         reminded_carts=counts["reminded_carts"],
-        recovered_carts=outcome_counts["recovered"],
-        recovered_revenue=outcome_counts["revenue"] or Decimal("0"),
-        holdout_carts=outcome_counts["holdout"],
-        holdout_converted=outcome_counts["holdout_converted"],
+        recovered_carts=outcome_counts["recovered_count"],
+        recovered_revenue=outcome_counts["recovered_revenue"] or Decimal("0"),
+        holdout_carts=outcome_counts["holdout_count"],
+        holdout_converted=outcome_counts["holdout_converted_count"],
     )
 
 
