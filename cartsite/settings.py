@@ -298,3 +298,10 @@ NOTIFICATIONS_MAX_IDLE_DAYS = env.float("NOTIFICATIONS_MAX_IDLE_DAYS", default=3
 NOTIFICATIONS_SWEEP_LOCK_SECONDS = env.int("NOTIFICATIONS_SWEEP_LOCK_SECONDS", default=3600)
 RECOVERY_LINK_MAX_AGE_DAYS = env.float("RECOVERY_LINK_MAX_AGE_DAYS", default=30)
 WHATSAPP_TIMEOUT_SECONDS = env.float("WHATSAPP_TIMEOUT_SECONDS", default=10)
+
+# --- reliability --------------------------------------------------------------------------
+# Per-store abuse caps (docs/reliability.md); 0 turns a cap off.
+# New carts per store per clock hour (carts/caps.py; Redis down: fail open).
+CARTS_PER_STORE_PER_HOUR = env.int("CARTS_PER_STORE_PER_HOUR", default=10_000)
+# Reminders per store, per channel, per UTC day (notifications/caps.py; Redis down: none sent).
+MESSAGES_PER_STORE_PER_DAY = env.int("MESSAGES_PER_STORE_PER_DAY", default=5_000)
