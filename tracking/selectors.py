@@ -75,18 +75,20 @@ def _as_utc(moment: datetime) -> datetime:
 
 def _moment(raw: str, name: str, *, end: bool) -> datetime:
     """`YYYY-MM-DD` or an ISO 8601 date-time; a bare date as `to` covers that whole day."""
+    raw = raw.strip()
     try:
-        parsed = parse_datetime(raw)
-        day = None if parsed else parse_date(raw)
+        # A bare date first: Python's fromisoformat would read it as midnight.
+        day = parse_date(raw) if len(raw) == 10 else None
+        parsed = None if day else parse_datetime(raw)
     except ValueError:
         parsed = day = None
+    if day is not None:
+        moment = datetime.combine(day, time.min, tzinfo=UTC)
+        return moment + timedelta(days=1) if end else moment
     if parsed is not None:
         moment = _as_utc(parsed)
         # A date-time `to` is inclusive: the end bound is exclusive, one microsecond later.
         return moment + timedelta(microseconds=1) if end else moment
-    if day is not None:
-        moment = datetime.combine(day, time.min, tzinfo=UTC)
-        return moment + timedelta(days=1) if end else moment
     raise ValidationFailed(
         f"{name} must be an ISO 8601 date or date-time", field=name, reason="Invalid date or date-time"
     )
@@ -171,7 +173,7 @@ def events_page(*, store: Store, filters: EventFilters, limit: int, cursor: str 
     return EventPage(events=[event_as_dict(row) for row in rows], next_cursor=next_cursor)
 
 
-def events_rows(*, query: QuerySet, chunk_size: int = 2000) -> Iterator[tuple]:
+def events_rows(*, query: QuerySet, chunk_size: int = 1000) -> Iterator[tuple]:
     """Rows (MODEL_FIELDS order, newest first) streamed from a server-side cursor: memory stays
     flat however many rows match."""
     return query.order_by("-created_at", "-id").values_list(*MODEL_FIELDS).iterator(chunk_size=chunk_size)

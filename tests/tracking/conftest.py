@@ -43,3 +43,26 @@ def json_logs():
     yield stream
     root.removeHandler(handler)
     root.setLevel(previous_level)
+
+
+@pytest.fixture
+def make_event(store):
+    """Creates an event row directly (the ingestion path is tested in test_api)."""
+    from django.utils import timezone
+
+    from tracking.models import CartTrackingEvent, event_id_new
+
+    def factory(**fields):
+        at = fields.pop("created_at", None) or timezone.now()
+        row_store = fields.pop("store", store)
+        values = {
+            "id": event_id_new(int(at.timestamp() * 1000)),
+            "store": row_store,
+            "store_name": row_store.name,
+            "created_at": at,
+            "updated_at": at,
+        }
+        values.update(fields)
+        return CartTrackingEvent.objects.create(**values)
+
+    return factory
