@@ -67,6 +67,15 @@ PERIODIC_JOBS += [
     ),
 ]
 
+PERIODIC_JOBS += [
+    PeriodicJob(
+        name="tracking: retention",
+        task="tracking.tasks.tracking_retention_run",
+        crontab={"minute": "15", "hour": "2", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+        description="Archives tracking events older than TRACKING_RETENTION_DAYS to gzip files, then deletes them.",
+    ),
+]
+
 
 def schedules_ensure(*, jobs: list[PeriodicJob] | None = None) -> int:
     """Create the missing periodic tasks; returns how many were created."""
