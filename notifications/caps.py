@@ -1,0 +1,57 @@
+"""Per-store daily budget of outbound reminders (OWASP API6: the store's WhatsApp and e-mail
+budget must not be turned into spam by whoever can make carts).
+
+At most `MESSAGES_PER_STORE_PER_DAY` messages per store and channel in each UTC day, counted in
+the shared cache (Redis). A message over the budget is not claimed: the sweep skips it
+(`store_daily_cap`) and it becomes due again on a later run, once the day has turned.
+
+Redis down: fail closed (nothing is sent). Unlike tracking, a reminder can wait; the sweep's own
+lock needs Redis too, so a sweep does not run without it anyway.
+"""
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+
+from carts.models import Store
+
+logger = logging.getLogger("notifications.caps")
+
+
+def _day_key(store: Store, channel: str, now: datetime) -> str:
+    return f"caps:messages:{store.pk}:{channel}:{now.astimezone(UTC).date().isoformat()}"
+
+
+def store_message_budget_take(*, store: Store, channel: str, now: datetime | None = None) -> bool:
+    """Takes one message of `channel` from `store`'s budget for today; False when it is spent
+    (or cannot be counted). A budget of 0 (or less) means no budget."""
+    limit = getattr(settings, "MESSAGES_PER_STORE_PER_DAY", 0)
+    if limit <= 0:
+        return True
+    now = now or datetime.now(UTC)
+    key = _day_key(store, channel, now)
+    try:
+        cache.add(key, 0, timeout=int(timedelta(days=1, hours=1).total_seconds()))
+        count = cache.incr(key)
+    except Exception as exc:
+        logger.warning("message budget unavailable", extra={"channel": channel, "error_type": type(exc).__name__})
+        return False
+    if count > limit:
+        if count == limit + 1:
+            logger.warning("store daily message budget spent", extra={"channel": channel, "limit": limit})
+        return False
+    return True
+
+
+def store_message_budget_left(*, store: Store, channel: str, now: datetime | None = None) -> int | None:
+    """What is left of today's budget (None: no budget configured or not countable)."""
+    limit = getattr(settings, "MESSAGES_PER_STORE_PER_DAY", 0)
+    if limit <= 0:
+        return None
+    try:
+        used = cache.get(_day_key(store, channel, now or datetime.now(UTC))) or 0
+    except Exception:
+        return None
+    return max(0, limit - used)
