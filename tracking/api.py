@@ -6,11 +6,9 @@ the outcome this module sets; rejections and rate-limit hits also get their own 
 outcome is counted in `cartsite_tracking_events_total{store, outcome}`.
 """
 
-import csv
 import logging
 
 from django.db import DatabaseError
-from django.http import StreamingHttpResponse
 from rest_framework import exceptions as drf
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -22,15 +20,13 @@ from cartsite.client_ip import client_ip
 from cartsite.errors import DomainError, Forbidden, RateLimited, ValidationFailed, database_is_unreachable
 from cartsite.logging import store_var
 from tracking import selectors, services
+from tracking.exports import events_csv_response
 from tracking.inputs import event_input_clean
 from tracking.ratelimit import tracking_rate_check
 
 logger = logging.getLogger("tracking")
 
 MAX_BULK_EVENTS = 1000
-CSV_ROWS_PER_CHUNK = 500
-# Spreadsheet programs run cells starting with these as formulas (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def outcome_for(exc: Exception) -> str:
@@ -164,43 +160,6 @@ class CsvRenderer(BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         return data
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def csv_safe(value):
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-def events_csv_chunks(rows):
-    """The CSV text, a chunk per CSV_ROWS_PER_CHUNK rows (never the whole file in memory)."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow([api for api, _ in selectors.EVENT_COLUMNS])
-    chunk = []
-    for row in rows:
-        values = list(row)
-        values[-1] = selectors.iso_ms(values[-1])
-        chunk.append(writer.writerow([csv_safe(value) for value in values]))
-        if len(chunk) >= CSV_ROWS_PER_CHUNK:
-            yield "".join(chunk)
-            chunk = []
-    if chunk:
-        yield "".join(chunk)
-
-
-def events_csv_response(query, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(
-        events_csv_chunks(selectors.events_rows(query=query)), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 class EventsView(APIView):
