@@ -266,15 +266,15 @@ def test_reminder_window_is_6_to_24_hours_with_fewer_than_3_attempts(store, plan
     now = timezone.now()
     minute = timedelta(minutes=1)
     cases = {
-        "too-young": dict(created_at=now - timedelta(hours=6) + minute),
-        "just-6h": dict(created_at=now - timedelta(hours=6) - minute),
-        "just-24h": dict(created_at=now - timedelta(hours=24) + minute),
-        "too-old": dict(created_at=now - timedelta(hours=24) - minute),
-        "two-attempts": dict(created_at=now - timedelta(hours=8), attempts=2),
-        "three-attempts": dict(created_at=now - timedelta(hours=8), attempts=3),
-        "reminded": dict(created_at=now - timedelta(hours=8), reminder_sent_at=now - timedelta(hours=1)),
-        "completed": dict(created_at=now - timedelta(hours=8), status="completed", completed_at=now),
-        "no-email": dict(created_at=now - timedelta(hours=8), email=""),
+        "too-young": {"created_at": now - timedelta(hours=6) + minute},
+        "just-6h": {"created_at": now - timedelta(hours=6) - minute},
+        "just-24h": {"created_at": now - timedelta(hours=24) + minute},
+        "too-old": {"created_at": now - timedelta(hours=24) - minute},
+        "two-attempts": {"created_at": now - timedelta(hours=8), "attempts": 2},
+        "three-attempts": {"created_at": now - timedelta(hours=8), "attempts": 3},
+        "reminded": {"created_at": now - timedelta(hours=8), "reminder_sent_at": now - timedelta(hours=1)},
+        "completed": {"created_at": now - timedelta(hours=8), "status": "completed", "completed_at": now},
+        "no-email": {"created_at": now - timedelta(hours=8), "email": ""},
     }
     for user_id, fields in cases.items():
         fields.setdefault("expires_at", now + timedelta(hours=1))
