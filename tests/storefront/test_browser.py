@@ -273,3 +273,22 @@ def test_cross_origin_shop_syncs_and_tracks_through_cors(demo_site, live_server,
     events = wait_for(lambda: tracked_events("sku-cross"), message="the cross-origin event")
     assert [event["productTitle"] for event in events] == ["Across origins"]
     assert script_messages(console_log) == []
+
+
+def test_the_script_also_loads_as_an_es_module(demo_site, live_server, browser_context, console_log):
+    # Given a page without the script
+    page = browser_context.new_page()
+    page.goto(f"{live_server.url}/healthz")
+
+    # When it imports the file as a module (strict mode, no `this`)
+    version = page.evaluate(
+        """async () => {
+            await import("/static/cartsite/cartsite-1.0.0.js");
+            const client = globalThis.Cartsite.init({key: "pk_demo", apiBase: ""});
+            return [globalThis.Cartsite.VERSION, typeof client.syncCart];
+        }"""
+    )
+
+    # Then globalThis.Cartsite is there and works
+    assert version == ["1.0.0", "function"]
+    assert script_messages(console_log) == []
