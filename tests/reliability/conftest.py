@@ -3,8 +3,12 @@
 import io
 import json
 import logging
+import socket
+from contextlib import contextmanager
 
+import psycopg
 import pytest
+from django.db import connections
 
 from cartsite.logging import JsonFormatter, RequestContextFilter
 
@@ -30,3 +34,63 @@ def json_log_text():
 
 def log_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+DEAD_REDIS = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+    }
+}
+
+
+@contextmanager
+def database_refusing_connections():
+    """Points the app at a PostgreSQL port where nothing listens: every connect is refused.
+    (The block's own test must be transactional: the test's connection is closed and reopened.)"""
+    connection = connections["default"]
+    original = dict(connection.settings_dict)
+    connection.close()
+    connection.settings_dict.update({"HOST": "127.0.0.1", "PORT": "1"})
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(original)
+
+
+def database_connection_terminate() -> None:
+    """Kills this thread's PostgreSQL backend from another session, as a server restart or a
+    failover does; waits until it is gone. The next statement on the connection fails."""
+    connection = connections["default"]
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    settings_dict = connection.settings_dict
+    with psycopg.connect(
+        host=settings_dict["HOST"],
+        port=settings_dict["PORT"] or 5432,
+        user=settings_dict["USER"],
+        password=settings_dict["PASSWORD"] or None,
+        dbname=settings_dict["NAME"],
+        autocommit=True,
+    ) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid]).fetchone()[0] is True
+
+
+@pytest.fixture
+def silent_smtp_port():
+    """A TCP port that accepts connections and never says a word (an SMTP server that hangs)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def closed_port() -> int:
+    """A port nothing listens on (connections are refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
