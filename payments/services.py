@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from carts.models import Cart, Store
 from carts.services import cart_mark_converted
-from cartsite.errors import Conflict, NotFound, ValidationFailed
+from cartsite.errors import Conflict, NotFound, UpstreamFailed, ValidationFailed
 from payments import stripe_gateway
 from payments.models import CheckoutSession, Plan, Subscription
 from payments.selectors import checkout_session_for_stripe, checkout_session_latest  # noqa: F401 (re-export)
@@ -357,6 +357,15 @@ def _reusable_stripe_session(session: CheckoutSession, now: datetime) -> dict | 
     if not session.stripe_session_id:
         return None
     current = stripe_gateway.checkout_stripe_retrieve(stripe_session_id=session.stripe_session_id)
+    if current.get("status") == "complete":
+        # Paid (or paying) while its webhook is still on the way: never offer a second payment.
+        checkout_apply_stripe_session(stripe_session=current, event_type="checkout.session.completed")
+        paid = current.get("payment_status") in PAID_STATUSES
+        raise Conflict(
+            "This checkout has been paid already" if paid else "The payment of this checkout is being processed",
+            field="checkoutSessionId",
+            reason="Already paid" if paid else "Payment processing",
+        )
     if current.get("status") != "open":
         return None
     expected = stripe_gateway.to_minor_units(session.amount, session.currency)
@@ -428,7 +437,10 @@ def checkout_create(
     created = stripe_gateway.checkout_stripe_create(
         params=params, idempotency_key=f"cartsite-checkout-{session.id}-{session.attempts}"
     )
-    CheckoutSession.objects.filter(pk=session.pk).update(
+    # Compare-and-set on the Stripe session we decided to replace: when two requests for the same
+    # checkout race, the first one stored wins and the loser's Stripe session is expired at once,
+    # so the customer never holds two payable links.
+    stored = CheckoutSession.objects.filter(pk=session.pk, stripe_session_id=session.stripe_session_id).update(
         stripe_session_id=created["id"],
         stripe_session_url=created.get("url") or "",
         stripe_session_expires_at=stripe_expires_at,
@@ -436,6 +448,18 @@ def checkout_create(
         expires_at=Greatest(F("expires_at"), stripe_expires_at),
     )
     session.refresh_from_db()
+    if not stored:
+        try:
+            stripe_gateway.checkout_stripe_expire(stripe_session_id=created["id"])
+        except UpstreamFailed:
+            logger.warning("could not expire a duplicate Stripe session", extra={"stripe_session": created["id"]})
+        return CheckoutResult(
+            session=session,
+            stripe_session_id=session.stripe_session_id or "",
+            url=session.stripe_session_url,
+            expires_at=session.stripe_session_expires_at or session.expires_at,
+            reused_stripe_session=True,
+        )
     return CheckoutResult(
         session=session,
         stripe_session_id=created["id"],

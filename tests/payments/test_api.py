@@ -370,3 +370,77 @@ def test_checkout_session_api_refuses_the_publishable_key(storefront_client, pla
         storefront_client.patch(SESSION, {"id": str(uuid.uuid4()), "status": "cancelled"}, format="json").status_code
         == 403
     )
+
+
+def test_checkout_paid_while_its_webhook_is_on_the_way_is_409_and_completes(merchant_client, make_cart, fake_stripe):
+    cart = make_cart()
+    first = merchant_client.post(CREATE, {"cart_id": str(cart.id), **URLS}, format="json").json()
+    fake_stripe.complete_session(first["stripeSessionId"])  # paid at Stripe, webhook not yet here
+
+    again = merchant_client.post(CREATE, {"cart_id": str(cart.id), **URLS}, format="json")
+
+    assert again.status_code == 409
+    assert again.json()["message"] == "This checkout has been paid already"
+    assert len(fake_stripe.created_sessions) == 1
+    assert CheckoutSession.objects.get().status == "completed"
+    cart.refresh_from_db()
+    assert cart.order_reference == first["stripeSessionId"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_create_checkouts_for_one_cart_share_one_payable_stripe_session(store_keys, make_cart, fake_stripe):
+    import threading
+
+    from django.db import connection
+
+    cart = make_cart()
+    answers = []
+    barrier = threading.Barrier(4)
+
+    def create():
+        try:
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {store_keys.secret_key}")
+            barrier.wait()
+            answers.append(client.post(CREATE, {"cart_id": str(cart.id), **URLS}, format="json"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert [a.status_code for a in answers] == [200] * 4
+    session = CheckoutSession.objects.get()
+    assert {a.json()["stripeSessionId"] for a in answers} == {session.stripe_session_id}
+    assert session.attempts == 4
+    open_sessions = [s for s in fake_stripe.state.sessions.values() if s["status"] == "open"]
+    assert [s["id"] for s in open_sessions] == [session.stripe_session_id]
+
+
+def test_resume_link_redirects_to_a_payable_stripe_session(merchant_client, plan, fake_stripe, client):
+    created = merchant_client.post(SESSION, {"userId": "u1", "email": "u1@example.com", "plan": "pro"}, format="json")
+    session_id = created.json()["id"]
+
+    response = client.get(f"/payments/resume/{session_id}")
+
+    session = CheckoutSession.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == fake_stripe.session(session.stripe_session_id)["url"]
+    assert session.attempts == 1
+
+
+def test_resume_link_of_a_closed_checkout_is_an_html_page(merchant_client, plan, client):
+    session_id = merchant_client.post(
+        SESSION, {"userId": "u1", "email": "u1@example.com", "plan": "pro"}, format="json"
+    ).json()["id"]
+    merchant_client.patch(SESSION, {"id": session_id, "status": "cancelled"}, format="json")
+
+    response = client.get(f"/payments/resume/{session_id}")
+
+    assert response.status_code == 410
+    assert response["Content-Type"].startswith("text/html")
+    assert "This checkout is closed" in response.content.decode()
+    assert client.get(f"/payments/resume/{uuid.uuid4()}").status_code == 404
