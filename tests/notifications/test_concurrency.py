@@ -1,0 +1,124 @@
+"""Two sweeps at the same moment, and a sweep over 10,000 carts (memory and queries)."""
+
+import threading
+import tracemalloc
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import override_settings
+
+from carts.models import Cart
+from notifications.models import ReminderMessage
+from notifications.services import sweep_run
+
+
+def run_in_threads(target, count: int) -> list:
+    """Starts `count` threads on a barrier so they begin at the same moment; returns results."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+    errors: list = []
+
+    def runner(index):
+        try:
+            barrier.wait()
+            results[index] = target()
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_started_at_the_same_moment_send_each_message_once(due_cart, now, fake_whatsapp):
+    # given 30 due carts with both channels, a slow WhatsApp API and a shared customer on two carts
+    fake_whatsapp.delay_seconds = 0.01
+    carts = [due_cart(email=f"c{i}@example.com", phone=f"+49151000{i:05d}") for i in range(30)]
+    twin = due_cart(email="c0@example.com", phone="+4915100000000")
+
+    # when two sweeps start at the same moment
+    summaries = run_in_threads(lambda: sweep_run(now=now, batch_size=7), 2)
+
+    # then every message went out exactly once, and the shared customer got one message per channel
+    assert sum(s.first_sent for s in summaries) == 60
+    assert ReminderMessage.objects.filter(status="sent").count() == 60
+    assert len(fake_whatsapp.requests) == 30
+    assert sorted(r.body["to"] for r in fake_whatsapp.requests) == sorted(c.phone for c in carts)
+    shared = ReminderMessage.objects.filter(cart__in=[carts[0], twin], status="sent")
+    assert sorted(shared.values_list("channel", flat=True)) == ["email", "whatsapp"]
+    assert shared.values("cart_id").distinct().count() == 1
+    assert sum(s.skipped_by_reason.get("frequency_cap", 0) for s in summaries) >= 2
+
+
+def bulk_due_carts(store, count: int, *, idle: timedelta, prefix: str) -> None:
+    now = Cart._meta.get_field("created_at").default()
+    rows = [
+        Cart(
+            store=store,
+            session_token=f"{prefix}-{i}",
+            items=[{"productId": "sku-1", "quantity": 1, "price": 9.5, "title": "Tea"}],
+            total=Decimal("9.50"),
+            item_count=1,
+            currency="EUR",
+            email=f"{prefix}-{i}@example.com",
+            email_consent=True,
+            first_name="Bulk",
+            created_at=now - idle - timedelta(minutes=1),
+            last_activity_at=now - idle,
+        )
+        for i in range(count)
+    ]
+    Cart.objects.bulk_create(rows, batch_size=2000)
+
+
+def measured_sweep(store) -> tuple[int, int, int]:
+    """(peak bytes, queries, first sent) of one sweep over `store` in batches of 100."""
+    queries = 0
+
+    def count(execute, sql, params, many, context):
+        nonlocal queries
+        queries += 1
+        return execute(sql, params, many, context)
+
+    tracemalloc.start()
+    try:
+        with connection.execute_wrapper(count):
+            summary = sweep_run(batch_size=100, stores=[store.pk], enable_whatsapp=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak, queries, summary.first_sent
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+@override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend")
+def test_a_sweep_over_10000_carts_keeps_memory_flat_and_queries_proportional_to_batches(store, other_store):
+    # given 1,000 due carts in one store and 10,000 in another
+    bulk_due_carts(store, 1_000, idle=timedelta(hours=30), prefix=f"small-{uuid.uuid4().hex[:6]}")
+    bulk_due_carts(other_store, 10_000, idle=timedelta(hours=30), prefix=f"large-{uuid.uuid4().hex[:6]}")
+
+    # when each store is swept in batches of 100
+    small_peak, small_queries, small_sent = measured_sweep(store)
+    large_peak, large_queries, large_sent = measured_sweep(other_store)
+
+    # then every cart got its e-mail, memory did not grow with the cart count, and the
+    # queries grew with the number of batches (10 vs 100), not faster
+    assert (small_sent, large_sent) == (1_000, 10_000)
+    print(f"peak {small_peak} vs {large_peak} bytes; queries {small_queries} vs {large_queries}")
+    assert large_peak < small_peak * 1.5 + 256 * 1024
+    per_batch_small = small_queries / 10
+    per_batch_large = large_queries / 100
+    assert per_batch_large <= per_batch_small * 1.05
+    assert per_batch_large >= per_batch_small * 0.95
+    assert per_batch_large <= 110  # a handful per batch, plus one update per message sent
