@@ -128,34 +128,33 @@ def _abandoned_condition(cutoff) -> Q:
 
 
 def _groups_sql(base_sql: str, params: list, cutoff, bucket_sql: str) -> list[GroupRate]:
-    """Runs the per-group count on PostgreSQL: one row per (cart, group), counted per group."""
+    """Runs the per-group count on PostgreSQL: each cart's distinct groups (a small set, found
+    with jsonb_array_elements), counted per group in one pass over the carts in range."""
     table = connection.ops.quote_name(Cart._meta.db_table)
     sql = f"""
-        WITH in_range AS (
-            SELECT c.id, c.items,
-                   (c.converted_at IS NULL AND c.removed_at IS NULL AND c.last_activity_at < %s) AS abandoned
-            FROM {table} c WHERE {base_sql}
-        ), grouped AS (
-            SELECT DISTINCT r.id, r.abandoned, g.name
-            FROM in_range r
-            CROSS JOIN LATERAL jsonb_array_elements(
-                CASE WHEN jsonb_typeof(r.items::jsonb) = 'array' THEN r.items::jsonb ELSE '[]'::jsonb END
-            ) AS item
-            CROSS JOIN LATERAL ({bucket_sql}) AS g(name)
-        )
-        SELECT name, COUNT(*) AS carts, COUNT(*) FILTER (WHERE abandoned) AS abandoned
-        FROM grouped GROUP BY name ORDER BY carts DESC, name NULLS LAST LIMIT {REPORT_MAX_GROUPS}
+        SELECT g.name, COUNT(*) AS carts,
+               COUNT(*) FILTER (
+                   WHERE c.converted_at IS NULL AND c.removed_at IS NULL AND c.last_activity_at < %s
+               ) AS abandoned
+        FROM {table} c
+        CROSS JOIN LATERAL ({bucket_sql}) AS g
+        WHERE {base_sql}
+        GROUP BY g.name ORDER BY carts DESC, g.name NULLS LAST LIMIT {REPORT_MAX_GROUPS}
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, [cutoff, *params])
         return [GroupRate(name=name, carts=carts, abandoned=abandoned) for name, carts, abandoned in cursor.fetchall()]
 
 
-CATEGORY_BUCKET_SQL = """
-    SELECT NULLIF(btrim(CASE WHEN jsonb_typeof(item) = 'object' THEN item->>'category' END), '')
+_ITEMS_SQL = "jsonb_array_elements(CASE WHEN jsonb_typeof(c.items) = 'array' THEN c.items ELSE '[]'::jsonb END) AS item"
+CATEGORY_BUCKET_SQL = f"""
+    SELECT DISTINCT NULLIF(btrim(CASE WHEN jsonb_typeof(item) = 'object' THEN item->>'category' END), '') AS name
+    FROM {_ITEMS_SQL}
 """
-TAG_BUCKET_SQL = """
-    SELECT NULLIF(btrim(tag), '') FROM jsonb_array_elements_text(
+TAG_BUCKET_SQL = f"""
+    SELECT DISTINCT NULLIF(btrim(tag), '') AS name
+    FROM {_ITEMS_SQL}
+    CROSS JOIN LATERAL jsonb_array_elements_text(
         CASE WHEN jsonb_typeof(item) = 'object' AND jsonb_typeof(item->'tags') = 'array'
                   AND jsonb_array_length(item->'tags') > 0
              THEN item->'tags' ELSE '[null]'::jsonb END

@@ -188,3 +188,22 @@ def test_cart_rows_are_never_deleted_from_the_admin(admin_client_superuser, make
     cart = make_cart()
     assert admin_client_superuser.get(f"/admin/carts/cart/{cart.id}/delete/").status_code == 403
     assert Cart.objects.filter(pk=cart.pk).exists()
+
+
+def test_date_hierarchy_drills_down_without_scanning_dates(admin_client_superuser, make_cart):
+    from datetime import UTC, datetime
+
+    make_cart(created_at=datetime(2025, 12, 30, 10, tzinfo=UTC), last_activity_at=datetime(2025, 12, 30, tzinfo=UTC))
+    in_march = make_cart(
+        created_at=datetime(2026, 3, 2, 10, tzinfo=UTC), last_activity_at=datetime(2026, 3, 2, 11, tzinfo=UTC)
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        top = admin_client_superuser.get("/admin/carts/cart/")
+    assert not [q for q in queries.captured_queries if "DATE_TRUNC" in q["sql"].upper()]
+    assert "created_at__year=2025" in top.content.decode() and "created_at__year=2026" in top.content.decode()
+
+    months = admin_client_superuser.get("/admin/carts/cart/?created_at__year=2026")
+    assert "created_at__month=3" in months.content.decode()
+    day = admin_client_superuser.get("/admin/carts/cart/?created_at__year=2026&created_at__month=3&created_at__day=2")
+    assert list(day.context["cl"].result_list) == [in_march]
