@@ -292,3 +292,39 @@ def test_the_script_also_loads_as_an_es_module(demo_site, live_server, browser_c
     # Then globalThis.Cartsite is there and works
     assert version == ["1.0.0", "function"]
     assert script_messages(console_log) == []
+
+
+def test_checkout_right_after_a_change_pays_for_the_whole_cart(demo_site, live_server, browser_context, fake_stripe):
+    # Given the demo shop; the checkout answer is caught before the browser follows it to Stripe
+    # (stripe.com is not reachable from the tests, and Playwright routes do not see redirects)
+    redirects = []
+
+    def catch_redirect(route):
+        response = route.fetch(max_redirects=0)
+        redirects.append((response.status, response.headers.get("location")))
+        route.fulfill(status=200, content_type="text/html", body="<h1>On the way to Stripe</h1>")
+
+    browser_context.route(f"{live_server.url}/demo/checkout", catch_redirect)
+    page = browser_context.new_page()
+    page.goto(f"{live_server.url}/demo/")
+    token = page.evaluate("Cartsite.sessionToken")
+
+    # When the customer adds products and pays at once, inside the debounce pause
+    page.click("[data-add=sku-tee]")
+    page.click("[data-add=sku-socks]")
+    page.fill("#customer [name=email]", "ann@example.com")
+    page.click("#checkout")
+
+    # Then the form waited for the sync, Stripe was asked for exactly that cart, and the shop
+    # sent the customer to the Checkout URL
+    page.wait_for_selector("h1:has-text('On the way to Stripe')")
+    [created] = fake_stripe.created_sessions
+    cart = open_cart(token)
+    assert created["metadata"]["cart_id"] == str(cart.pk)
+    assert created["customer_email"] == "ann@example.com"
+    assert sorted((line["price_data"]["unit_amount"], line["quantity"]) for line in created["line_items"]) == [
+        ("1990", "1"),
+        ("725", "1"),
+    ]
+    stripe_session_id = next(iter(fake_stripe.state.sessions))
+    assert redirects == [(302, f"https://checkout.stripe.com/c/pay/{stripe_session_id}")]
