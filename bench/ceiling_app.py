@@ -1,0 +1,160 @@
+"""The ceiling: the least a web process can do for the same work, with no framework.
+
+A raw WSGI callable served by the same gunicorn settings as the project. It parses the same JSON
+bodies and runs the same parameterised statements with psycopg against the same tables and
+indexes, on one persistent connection per thread (autocommit: one statement, one transaction):
+
+- `POST /track`: one INSERT into the tracking events table (id `cart-event-<ms>-<7 chars>`,
+  server time, client IP), answering seed 001's success body;
+- `POST /track/bulk`: the events of `{"events": [...]}` as one multi-row INSERT … SELECT FROM
+  unnest() (one round trip, server-side binding);
+- `POST /sync`: the cart upsert, `INSERT … ON CONFLICT (store_id, session_token) WHERE open DO
+  UPDATE` on the partial unique index, answering 201 created / 200 updated.
+
+It does no authentication, rate limiting, validation beyond `storeName`/`session_token`, logging
+or metrics: that is the point of a ceiling. The statements are not written here by hand: the
+harness derives them from the Django models (so they follow the schema) and passes them in the
+JSON file named by `CEILING_PLAN`; see bench/plan.py.
+"""
+
+import json
+import os
+import random
+import string
+import threading
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+with open(os.environ["CEILING_PLAN"]) as plan_file:
+    PLAN = json.load(plan_file)
+
+_local = threading.local()
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def _connection() -> psycopg.Connection:
+    conn = getattr(_local, "conn", None)
+    if conn is None or conn.closed:
+        conn = psycopg.connect(PLAN["dsn"], autocommit=True)
+        _local.conn = conn
+    return conn
+
+
+def _event_id(now_ms: int) -> str:
+    return f"cart-event-{now_ms}-{''.join(random.choices(_ALPHABET, k=7))}"
+
+
+def _client_ip(environ) -> str:
+    forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
+    return forwarded.rsplit(",", 1)[-1].strip() if forwarded else environ.get("REMOTE_ADDR", "")
+
+
+def _value(spec, body, context):
+    kind = spec[0]
+    if kind == "json":
+        value = body.get(spec[1])
+        if value is None:
+            return spec[3] if len(spec) > 3 else None
+        value = str(value)
+        return value[: spec[2]] if spec[2] else value
+    if kind == "const":
+        return spec[1]
+    if kind == "const_json":
+        return Jsonb(spec[1])
+    if kind == "jsonb":
+        return Jsonb(context[spec[1]])
+    return context[kind]  # now, event_id, uuid, ip, items, total, item_count, session_token
+
+
+def _answer(start_response, status: str, payload) -> list[bytes]:
+    data = json.dumps(payload).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def _read_json(environ):
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return json.loads(environ["wsgi.input"].read(length) or b"{}")
+
+
+def _track(environ, start_response):
+    body = _read_json(environ)
+    if not body.get("storeName"):
+        return _answer(start_response, "400 Bad Request", {"status": "error", "message": "storeName is required"})
+    now = datetime.now(UTC)
+    now_ms = int(now.timestamp() * 1000)
+    context = {"now": now, "event_id": _event_id(now_ms), "ip": _client_ip(environ), "uuid": uuid.uuid4()}
+    plan = PLAN["track"]
+    _connection().execute(plan["sql"], [_value(spec, body, context) for spec in plan["values"]])
+    created = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    return _answer(
+        start_response,
+        "200 OK",
+        {
+            "status": "success",
+            "message": "Cart event tracked successfully",
+            "data": {"id": context["event_id"], "createdAt": created},
+        },
+    )
+
+
+def _track_bulk(environ, start_response):
+    events = _read_json(environ).get("events") or []
+    now = datetime.now(UTC)
+    now_ms = int(now.timestamp() * 1000)
+    ip = _client_ip(environ)
+    plan = PLAN["bulk"]
+    columns = [[] for _ in plan["values"]]
+    ids = []
+    for event in events:
+        context = {"now": now, "event_id": _event_id(now_ms), "ip": ip, "uuid": uuid.uuid4()}
+        ids.append(context["event_id"])
+        for column, spec in zip(columns, plan["values"], strict=True):
+            value = _value(spec, event, context)
+            column.append(value)
+    _connection().execute(plan["sql"], columns)
+    return _answer(
+        start_response, "200 OK", {"status": "success", "data": {"accepted": len(ids), "ids": ids, "rejected": []}}
+    )
+
+
+def _sync(environ, start_response):
+    body = _read_json(environ)
+    token = body.get("session_token")
+    items = body.get("items")
+    if not token or not isinstance(items, list):
+        return _answer(start_response, "400 Bad Request", {"status": "error", "message": "session_token is required"})
+    total = sum((Decimal(str(item["price"])) * int(item["quantity"]) for item in items), Decimal("0"))
+    context = {
+        "now": datetime.now(UTC),
+        "uuid": uuid.uuid4(),
+        "session_token": token,
+        "items": items,
+        "total": total.quantize(Decimal("0.01")),
+        "item_count": sum(int(item["quantity"]) for item in items),
+    }
+    plan = PLAN["sync"]
+    cart_id, created = (
+        _connection().execute(plan["sql"], [_value(spec, body, context) for spec in plan["values"]]).fetchone()
+    )
+    if created:
+        return _answer(start_response, "201 Created", {"created": True, "cart_id": str(cart_id)})
+    return _answer(start_response, "200 OK", {"updated": True, "cart_id": str(cart_id)})
+
+
+ROUTES = {"/track": _track, "/track/bulk": _track_bulk, "/sync": _sync}
+
+
+def application(environ, start_response):
+    handler = ROUTES.get(environ.get("PATH_INFO", ""))
+    if handler is None or environ.get("REQUEST_METHOD") != "POST":
+        return _answer(start_response, "404 Not Found", {"status": "error"})
+    try:
+        return handler(environ, start_response)
+    except psycopg.Error as exc:
+        _local.conn = None
+        return _answer(start_response, "503 Service Unavailable", {"status": "error", "message": type(exc).__name__})

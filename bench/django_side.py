@@ -1,0 +1,399 @@
+"""The harness's work that needs Django: setup, data building, in-process probes, the sweep.
+
+Run by bench/harness.py as `python -m bench.django_side <command> [json arguments]` with the bench
+environment (its own database, Redis key prefix, DJANGO_SETTINGS_MODULE=bench.settings_probe);
+prints one JSON object on its last line. Each command runs in a fresh process, so a probe's peak
+memory is its own.
+"""
+
+import importlib
+import inspect
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from datetime import timedelta
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings_probe")
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from bench.plan import _default_spec, ceiling_plan, tracking_model  # noqa: E402
+
+STORE_COUNT = 10
+ADMIN_USERNAME = "bench-admin"
+
+
+def store_name(index: int) -> str:
+    return f"bench-{index}.example.com"
+
+
+# --- setup ------------------------------------------------------------------------------------
+
+
+def cmd_setup(args):
+    """Stores with keys, a superuser, and the ceiling's plan (written to args['plan'])."""
+    from carts.models import Store
+    from carts.services import store_create
+
+    stores = []
+    for index in range(STORE_COUNT):
+        keys = store_create(name=store_name(index), currency="EUR")
+        stores.append({"id": keys.store.pk, "name": keys.store.name, "pk": keys.publishable_key, "sk": keys.secret_key})
+    user_model = get_user_model()
+    user_model.objects.create_superuser(ADMIN_USERNAME, "bench@example.com", "bench-password-not-secret")
+    with open(args["plan"], "w") as plan_file:
+        json.dump(ceiling_plan(dsn=args["dsn"], store=Store.objects.get(pk=stores[0]["id"])), plan_file)
+    return {"stores": stores}
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def _literal(spec) -> str:
+    kind, *rest = spec
+    if kind == "now":
+        return "now()"
+    value = rest[0]
+    if value is None:
+        return "NULL"
+    if kind == "const_json":
+        return "'" + json.dumps(value).replace("'", "''") + "'::jsonb"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _secondary_indexes(table: str) -> list[tuple[str, str]]:
+    """Indexes of `table` that no constraint owns (those can be dropped and rebuilt)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT i.indexname, i.indexdef FROM pg_indexes i
+               WHERE i.tablename = %s AND i.indexname NOT IN (
+                 SELECT c.conindid::regclass::text FROM pg_constraint c WHERE c.conrelid = %s::regclass)""",
+            [table, table],
+        )
+        return cursor.fetchall()
+
+
+def _load(table: str, insert_sql: str, params=None) -> dict:
+    """Runs a set-based INSERT with the secondary indexes dropped, then rebuilds them and analyses.
+
+    FK triggers are skipped for the load (session_replication_role): the data is consistent by
+    construction. The indexes end up exactly as the migrations made them."""
+    timings = {}
+    started = time.perf_counter()
+    indexes = _secondary_indexes(table)
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute("SET maintenance_work_mem = '512MB'")
+        cursor.execute("SET synchronous_commit = off")
+        for name, _definition in indexes:
+            cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
+        cursor.execute(insert_sql, params)
+        rows = cursor.rowcount
+        timings["insert_s"] = round(time.perf_counter() - started, 1)
+        for _name, definition in indexes:
+            cursor.execute(definition)
+        timings["indexes_s"] = round(time.perf_counter() - started - timings["insert_s"], 1)
+        cursor.execute("SET session_replication_role = DEFAULT")
+        vacuum_started = time.perf_counter()
+        cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(table)}")
+        timings["vacuum_analyze_s"] = round(time.perf_counter() - vacuum_started, 1)
+    timings["rows"] = rows
+    timings["total_s"] = round(time.perf_counter() - started, 1)
+    timings["rows_per_s"] = round(rows / max(timings["total_s"], 1e-9))
+    return timings
+
+
+def cart_segments(total: int, live: int) -> dict[str, int]:
+    """How the carts of a dataset divide up (fractions of `total`, plus `live` in store 0)."""
+    segments = {
+        "live": live,
+        "due": total // 10,  # abandoned 50–70 h ago, e-mail with consent: stage 1 due in any reading
+        "converted": total * 3 // 10,
+        "removed": total // 10,
+        "abandoned_no_contact": total * 29 // 100,
+        "abandoned_no_consent": total // 10,
+    }
+    segments["recent"] = total - sum(segments.values())  # idle 1–20 h, consent: not yet due
+    return segments
+
+
+def cmd_build_carts(args):
+    """`total` carts over STORE_COUNT stores with generate_series (see cart_segments)."""
+    from carts.models import Cart, Store
+
+    total, live = args["total"], args["live"]
+    segments = cart_segments(total, live)
+    store_ids = list(Store.objects.filter(name__startswith="bench-").order_by("name").values_list("id", flat=True))
+    bounds, upper = {}, 0
+    for name, count in segments.items():
+        bounds[name] = (upper, upper + count)
+        upper += count
+
+    def segment(name):
+        low, high = bounds[name]
+        return f"(g > {low} AND g <= {high})"
+
+    idle = (
+        f"CASE WHEN {segment('live')} THEN interval '1 second' * (g % 1500) "
+        f"WHEN {segment('due')} THEN interval '1 hour' * 50 + interval '1 second' * (g * 7919 % 72000) "
+        f"WHEN {segment('recent')} THEN interval '1 hour' + interval '1 second' * (g * 7919 % 68400) "
+        "ELSE interval '25 hours' + interval '1 second' * (g * 7919 % 7776000) END"
+    )
+    with_contact = (
+        f"({segment('live')} OR {segment('due')} OR {segment('recent')} OR {segment('abandoned_no_consent')})"
+    )
+    with_consent = f"({segment('due')} OR {segment('recent')} OR ({segment('live')} AND g % 2 = 0))"
+    expressions = {
+        "id": "md5('bench-cart-' || g)::uuid",
+        "store_id": f"CASE WHEN {segment('live')} THEN {store_ids[0]} "
+        f"ELSE (ARRAY{store_ids})[1 + g % {len(store_ids)}] END",
+        "session_token": "'bench-session-' || g",
+        "items": "jsonb_build_array(jsonb_build_object('productId', 'prod-' || (g % 500), 'quantity', 1 + g % 3, "
+        "'price', 19.9, 'title', 'Product ' || (g % 500), 'category', 'category-' || (g % 12), "
+        "'tags', jsonb_build_array('tag-' || (g % 7))), jsonb_build_object('productId', 'prod-' || (g % 37), "
+        "'quantity', 1, 'price', 5, 'title', 'Accessory ' || (g % 37)))",
+        "total": "(1 + g % 3) * 19.9 + 5",
+        "item_count": "2 + g % 3",
+        "currency": "'EUR'",
+        "email": f"CASE WHEN {with_contact} THEN 'customer-' || g || '@example.com' ELSE '' END",
+        "first_name": f"CASE WHEN {with_contact} THEN 'Customer' ELSE '' END",
+        "email_consent": with_consent,
+        "email_consent_at": f"CASE WHEN {with_consent} THEN now() - interval '100 days' END",
+        "email_consent_source": f"CASE WHEN {with_consent} THEN 'storefront' ELSE '' END",
+        "last_activity_at": "now() - idle",
+        "created_at": "now() - idle - interval '1 second' * (g % 7200)",
+        "converted_at": f"CASE WHEN {segment('converted')} THEN now() - idle + interval '10 minutes' END",
+        "order_reference": f"CASE WHEN {segment('converted')} THEN 'order-' || g ELSE '' END",
+        "order_amount": f"CASE WHEN {segment('converted')} THEN (1 + g % 3) * 19.9 + 5 END",
+        "removed_at": f"CASE WHEN {segment('removed')} THEN now() - idle END",
+    }
+    columns, values = [], []
+    for field in Cart._meta.concrete_fields:
+        columns.append(connection.ops.quote_name(field.column))
+        values.append(expressions.get(field.column) or _literal(_default_spec(field)))
+    sql = (
+        f"INSERT INTO {Cart._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(values)} "
+        f"FROM (SELECT g, {idle} AS idle FROM generate_series(1, {total}) g) s"
+    )
+    result = _load(Cart._meta.db_table, sql)
+    result["segments"] = segments
+    return result
+
+
+def cmd_build_events(args):
+    """`total` tracking events over 365 days with generate_series; store 0 holds 40 % of them."""
+    from carts.models import Store
+
+    model = tracking_model()
+    total = args["total"]
+    stores = list(Store.objects.filter(name__startswith="bench-").order_by("name").values_list("id", "name"))
+    store_ids = [s[0] for s in stores[:7]]
+    store_names = [s[1] for s in stores[:7]]
+    store_index = "(CASE WHEN g % 10 < 4 THEN 1 ELSE g % 10 - 2 END)"
+    expressions = {
+        "id": "'cart-event-' || lpad(((extract(epoch FROM ts) * 1000)::bigint)::text, 13, '0') || '-' "
+        "|| lpad(to_hex(g), 7, '0')",
+        "store_id": f"(ARRAY{store_ids})[{store_index}]",
+        "store_name": f"(ARRAY{store_names}::text[])[{store_index}]",
+        "product_id": "'prod-' || (g * 31 % 2000)",
+        "product_title": "'Product ' || (g * 31 % 2000)",
+        "product_url": "'https://shop.example.com/products/prod-' || (g * 31 % 2000)",
+        "customer_email": "CASE WHEN g % 4 = 0 THEN 'customer-' || (g / 7) || '@example.com' END",
+        "generated_image_url": "CASE WHEN g % 3 = 0 THEN 'https://img.example.com/g/' || g || '.png' END",
+        "user_agent": "'Mozilla/5.0 (X11; Linux x86_64) bench'",
+        "session_id": "'session-' || (g / 5)",
+        "ip_address": "('198.18.' || ((g / 256) % 256) || '.' || (g % 256))::inet",
+        "created_at": "ts",
+        "updated_at": "ts",
+    }
+    columns, values = [], []
+    for field in model._meta.concrete_fields:
+        columns.append(connection.ops.quote_name(field.column))
+        values.append(expressions.get(field.column) or _literal(_default_spec(field)))
+    sql = (
+        f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM "
+        f"(SELECT g, now() - interval '1 second' * (g::bigint * 7919 % 31536000) AS ts "
+        f"FROM generate_series(1, {total}) g) s"
+    )
+    return _load(model._meta.db_table, sql)
+
+
+# --- in-process probes ------------------------------------------------------------------------
+
+
+def _time_requests(client: Client, url: str, repeat: int, **headers) -> dict:
+    """Server time of `repeat` GETs after one warm-up (the Django test client runs the whole stack
+    in this process: middleware, view, template, queries); the answer must be 200."""
+    response = client.get(url, **headers)
+    if response.status_code == 404:
+        return {"available": False, "reason": f"{url} answers 404"}
+    if response.status_code != 200:
+        return {"available": False, "reason": f"{url} answers {response.status_code}: {response.content[:200]!r}"}
+    timings, queries = [], []
+    for _ in range(repeat):
+        counter = QueryCounter()
+        with connection.execute_wrapper(counter):
+            started = time.perf_counter()
+            response = client.get(url, **headers)
+            timings.append((time.perf_counter() - started) * 1000)
+        queries.append(counter.count)
+        assert response.status_code == 200, response.status_code
+    return {
+        "available": True,
+        "url": url,
+        "ms": timings,
+        "median_ms": round(statistics.median(timings), 1),
+        "min_ms": round(min(timings), 1),
+        "max_ms": round(max(timings), 1),
+        "queries": queries[-1],
+        "bytes": len(response.content),
+    }
+
+
+class QueryCounter:
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+def cmd_probe(args):
+    """Admin changelist, abandoned report, active carts, analytics: server time in-process."""
+    from carts.models import Store
+
+    repeat = args.get("repeat", 5)
+    staff = Client()
+    staff.force_login(get_user_model().objects.get(username=ADMIN_USERNAME))
+    store = Store.objects.get(name=store_name(0))
+    results = {}
+    wanted = args.get("what") or ["admin_changelist", "abandoned_report", "carts_active", "analytics"]
+    if "admin_changelist" in wanted:
+        results["admin_changelist"] = _time_requests(staff, "/admin/carts/cart/", repeat)
+    if "abandoned_report" in wanted:
+        results["abandoned_report"] = _time_requests(staff, "/admin/carts/abandoned-report/", repeat)
+    if "carts_active" in wanted:
+        results["carts_active"] = _time_requests(staff, f"/api/carts/active?store={store.name}", repeat)
+        if results["carts_active"].get("available"):
+            body = staff.get(f"/api/carts/active?store={store.name}").json()
+            results["carts_active"]["rows"] = len(body) if isinstance(body, list) else None
+    if "analytics" in wanted:
+        today = timezone.now().date()
+        url = f"/api/cart-tracking/analytics?from={today - timedelta(days=29)}&to={today}"
+        results["analytics"] = _time_requests(Client(), url, repeat, HTTP_AUTHORIZATION=f"Bearer {args['secret_key']}")
+    return results
+
+
+# --- the abandonment sweep --------------------------------------------------------------------
+
+
+def _sweep_function():
+    try:
+        services = importlib.import_module("notifications.services")
+    except ImportError as exc:
+        return None, f"notifications.services does not import: {exc}"
+    sweep_run = getattr(services, "sweep_run", None)
+    if sweep_run is None:
+        return None, "notifications.services.sweep_run does not exist"
+    return sweep_run, ""
+
+
+def cmd_sweep(args):
+    """One sweep over the whole dataset: time, carts claimed, queries, batches, peak memory.
+
+    mode "scan_claim": the send step (`notifications.services._send_one`) is replaced by a no-op
+    in this process, so the figure is exactly scan + claim (the claimed rows stay `sending`).
+    mode "send": the real sweep, one batch, e-mail through Django's dummy backend and WhatsApp
+    off: the cost per message of rendering and handing over a reminder."""
+    sweep_run, reason = _sweep_function()
+    if sweep_run is None:
+        return {"available": False, "reason": reason}
+    services = sys.modules[sweep_run.__module__]
+    if args.get("mode", "scan_claim") == "scan_claim":
+        if not hasattr(services, "_send_one"):
+            return {"available": False, "reason": "no separate send step to stub (_send_one)"}
+        services._send_one = lambda **kwargs: None
+    parameters = inspect.signature(sweep_run).parameters
+    kwargs = {name: value for name, value in (args.get("kwargs") or {}).items() if name in parameters}
+    baseline_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    counter = QueryCounter()
+    started = time.perf_counter()
+    with connection.execute_wrapper(counter):
+        result = sweep_run(**kwargs)
+    elapsed = time.perf_counter() - started
+    peak_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    from notifications.models import ReminderMessage
+
+    claimed = ReminderMessage.objects.count()
+    processed = getattr(result, "processed", None)
+    batches = getattr(result, "batches", None)
+    return {
+        "available": True,
+        "mode": args.get("mode", "scan_claim"),
+        "kwargs": kwargs,
+        "seconds": round(elapsed, 3),
+        "claimed_rows": claimed,
+        "claimed_per_s": round(claimed / elapsed) if elapsed else None,
+        "processed": processed,
+        "processed_per_s": round(processed / elapsed) if processed and elapsed else None,
+        "batches": batches,
+        "queries": counter.count,
+        "queries_per_batch": round(counter.count / batches, 1) if batches else None,
+        "sent": (getattr(result, "first_sent", 0) or 0) + (getattr(result, "second_sent", 0) or 0),
+        "errors": getattr(result, "errors", None),
+        "baseline_rss_mb": round(baseline_rss_kb / 1024, 1),
+        "peak_rss_mb": round(peak_rss_kb / 1024, 1),
+        "rss_growth_mb": round((peak_rss_kb - baseline_rss_kb) / 1024, 1),
+    }
+
+
+def cmd_versions(args):
+    import gunicorn
+
+    return {"django": django.get_version(), "gunicorn": gunicorn.__version__, "settings": settings.SETTINGS_MODULE}
+
+
+def cmd_setup_all(args):
+    """setup + versions in one process (each Django start costs seconds on a busy machine)."""
+    return {**cmd_setup(args), "versions": cmd_versions(args)}
+
+
+def cmd_carts_and_probes(args):
+    return {"build": cmd_build_carts(args), "probes": cmd_probe(args) if args.get("what") else {}}
+
+
+def cmd_events_and_probe(args):
+    return {"build": cmd_build_events(args), "probes": cmd_probe(args)}
+
+
+COMMANDS = {
+    "setup": cmd_setup,
+    "build-carts": cmd_build_carts,
+    "build-events": cmd_build_events,
+    "probe": cmd_probe,
+    "sweep": cmd_sweep,
+    "versions": cmd_versions,
+    "setup-all": cmd_setup_all,
+    "carts-and-probes": cmd_carts_and_probes,
+    "events-and-probe": cmd_events_and_probe,
+}
+
+if __name__ == "__main__":
+    command = sys.argv[1]
+    arguments = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    print(json.dumps(COMMANDS[command](arguments), default=str))

@@ -1,0 +1,340 @@
+"""bench/RESULTS.md from the harness's results (the JSON beside it in bench/.work/ has every run)."""
+
+import statistics
+from pathlib import Path
+
+FINDINGS = Path(__file__).resolve().parent / "findings.md"
+
+TITLES = {
+    "track": "`POST /api/cart-tracking/track`",
+    "track_bulk": "`POST /api/cart-tracking/track/bulk`",
+    "cart_sync": "`POST /cart/sync`",
+    "sweep": "abandonment sweep (`notifications.services.sweep_run`)",
+    "admin_changelist": "admin carts changelist `/admin/carts/cart/`",
+    "abandoned_report": "abandoned report `/admin/carts/abandoned-report/`",
+    "analytics": "`GET /api/cart-tracking/analytics` (30 days, one store)",
+    "carts_active": "`GET /api/carts/active`",
+    "config": "production server configuration",
+}
+ORDER = list(TITLES)
+
+
+def spread(values, digits: int = 1) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "—"
+    median = statistics.median(values)
+    if len(values) == 1:
+        return f"{median:,.{digits}f}"
+    return f"{median:,.{digits}f} ({min(values):,.{digits}f}–{max(values):,.{digits}f})"
+
+
+def median_of(runs, key):
+    values = [run[key] for run in runs if run.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def verdict(ok) -> str:
+    return "n/a" if ok is None else ("pass" if ok else "**FAIL**")
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def fmt(value, digits=2, suffix="") -> str:
+    return "—" if value is None else f"{value:,.{digits}f}{suffix}"
+
+
+def _http_rows(result: dict, unit_key: str = "req_per_s"):
+    project, ceiling = result["runs"].get("project", []), result["runs"].get("ceiling", [])
+    return project, ceiling, median_of(project, unit_key), median_of(ceiling, unit_key)
+
+
+def headline(name: str, result: dict | None) -> tuple[str, str, str, str, str]:
+    """(project, ceiling/target basis, ratio, target, verdict) for one benchmark."""
+    if result is None:
+        return ("not run", "—", "—", "—", "n/a")
+    if name in ("track", "cart_sync"):
+        if not result.get("available", {}).get("project"):
+            return ("not available", _ceiling_text(result), "—", _target(name), "n/a")
+        project, ceiling, p, c = _http_rows(result)
+        p99_ratio = ratio(median_of(project, "p99_ms"), median_of(ceiling, "p99_ms"))
+        errors = sum(run["non_2xx"] + run["socket_errors"] for run in project)
+        if name == "track":
+            committed = all(run.get("every_2xx_committed") for run in project)
+            ok = ratio(p, c) is not None and ratio(p, c) >= 0.75 and p99_ratio is not None and p99_ratio <= 2
+            ok = ok and errors == 0 and committed
+            extra = f"p99 × {fmt(p99_ratio)}; errors {errors}; every 200 committed: {'yes' if committed else 'NO'}"
+        else:
+            duplicates = max((run.get("duplicate_open_carts", 0) for run in project), default=0)
+            committed = all(run.get("every_201_committed") for run in project)
+            ok = ratio(p, c) is not None and ratio(p, c) >= 0.75 and duplicates == 0 and errors == 0
+            extra = (
+                f"p99 × {fmt(p99_ratio)}; errors {errors}; duplicate open carts {duplicates}; "
+                f"every 201 a cart: {'yes' if committed else 'NO'}"
+            )
+        return (
+            f"{fmt(p, 0)} req/s",
+            f"{fmt(c, 0)} req/s",
+            f"**{fmt(ratio(p, c))}** ({extra})",
+            _target(name),
+            verdict(ok),
+        )
+    if name == "track_bulk":
+        copy = median_of(result.get("copy", {}).get("runs", []), "rows_per_s")
+        if not result.get("available", {}).get("project"):
+            return ("not available", f"COPY {fmt(copy, 0)} rows/s", "—", _target(name), "n/a")
+        project = result["runs"]["project"]
+        p = median_of(project, "rows_per_s")
+        errors = sum(run["non_2xx"] + run["socket_errors"] for run in project)
+        ok = ratio(p, copy) is not None and ratio(p, copy) >= 0.6
+        return (
+            f"{fmt(p, 0)} rows/s",
+            f"COPY {fmt(copy, 0)} rows/s",
+            f"**{fmt(ratio(p, copy))}** (errors {errors})",
+            _target(name),
+            verdict(ok),
+        )
+    if name == "sweep":
+        large = result.get("large", {}).get("runs", [])
+        small = result.get("small", {}).get("runs", [])
+        if not large or not large[0].get("available"):
+            reason = (large or small or [{}])[0].get("reason", "not run")
+            return ("not available", "—", "—", _target(name), f"n/a ({reason})")
+        rate = median_of(large, "claimed_per_s")
+        rss_large, rss_small = median_of(large, "peak_rss_mb"), median_of(small, "peak_rss_mb")
+        memory_ratio = ratio(rss_large, rss_small)
+        q_large, q_small = median_of(large, "queries_per_batch"), median_of(small, "queries_per_batch")
+        ok = rate is not None and rate >= 20_000 and memory_ratio is not None and abs(memory_ratio - 1) <= 0.10
+        return (
+            f"{fmt(rate, 0)} carts claimed/s ({fmt(median_of(large, 'processed_per_s'), 0)} scanned/s)",
+            "20,000 carts/s",
+            f"**{fmt(ratio(rate, 20_000))}**; peak RSS {fmt(rss_small, 1)} → {fmt(rss_large, 1)} MB "
+            f"(× {fmt(memory_ratio)}); queries per batch {fmt(q_small, 1)} → {fmt(q_large, 1)}",
+            _target(name),
+            verdict(ok),
+        )
+    if name in ("admin_changelist", "abandoned_report", "analytics", "carts_active"):
+        if not result.get("available"):
+            return ("not available", "—", "—", _target(name), f"n/a ({result.get('reason', '')})")
+        limit = {"admin_changelist": 300, "abandoned_report": 1000, "analytics": 1000, "carts_active": 100}[name]
+        median = result["median_ms"]
+        return (
+            f"{median:,.1f} ms ({result['min_ms']:,.1f}–{result['max_ms']:,.1f}), {result['queries']} queries",
+            f"{limit} ms",
+            fmt(median / limit),
+            _target(name),
+            verdict(median < limit),
+        )
+    if name == "config":
+        runs = [run for run in result.get("runs", []) if run.get("available")]
+        if not runs:
+            return ("not available", "—", "—", _target(name), "n/a")
+        best = max(runs, key=lambda run: run["req_per_s"])
+        return (
+            f"default {_config_text(result['default'])}",
+            f"best measured {_config_text(best['config'])}: {best['req_per_s']:,.0f} req/s",
+            "—",
+            _target(name),
+            "recorded",
+        )
+    return ("?", "?", "?", "?", "?")
+
+
+def _queries_per_claim(runs):
+    values = [run["queries"] / run["claimed_rows"] * 1000 for run in runs if run.get("claimed_rows")]
+    return statistics.median(values) if values else None
+
+
+def _ceiling_text(result):
+    return f"{fmt(median_of(result['runs'].get('ceiling', []), 'req_per_s'), 0)} req/s"
+
+
+_TARGETS: dict = {}
+
+
+def _target(name):
+    return _TARGETS.get(name, "")
+
+
+def _config_text(config: dict) -> str:
+    text = f"{config['worker_class']} {config['workers']}w"
+    if config["worker_class"] == "gthread":
+        text += f"×{config['threads']}t"
+    return text + f", CONN_MAX_AGE={config.get('conn_max_age', 60)}"
+
+
+def _http_details(name: str, result: dict, unit: str = "req/s") -> list[str]:
+    lines = [
+        f"{result['connections']} connections, {result['duration_s']} s per run; median of the runs "
+        "(min–max); each run on an emptied table; project and ceiling alternate.",
+        "",
+        "| | req/s | rows/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | socket errors | checks |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for who in ("project", "ceiling"):
+        runs = result["runs"].get(who, [])
+        if not runs:
+            lines.append(f"| {who} | not available | | | | | | | | |")
+            continue
+        if name == "cart_sync":
+            checks = (
+                f"201 = open carts: {all(r.get('every_201_committed') for r in runs)}; "
+                f"duplicates {max(r.get('duplicate_open_carts', 0) for r in runs)}"
+            )
+        else:
+            checks = f"every 2xx committed: {all(r.get('every_2xx_committed') for r in runs)}"
+        statuses = {}
+        for run in runs:
+            for status, count in run["statuses"].items():
+                statuses[status] = statuses.get(status, 0) + count
+        lines.append(
+            f"| {who} | {spread([r['req_per_s'] for r in runs], 0)} | {spread([r.get('rows_per_s') for r in runs], 0)} "
+            f"| {spread([r['p50_ms'] for r in runs], 2)} | {spread([r['p90_ms'] for r in runs], 2)} "
+            f"| {spread([r['p99_ms'] for r in runs], 2)} | {spread([r['max_ms'] for r in runs], 1)} "
+            f"| {sum(r['non_2xx'] for r in runs)} | {sum(r['socket_errors'] for r in runs)} "
+            f"| {checks}; statuses {statuses} |"
+        )
+    return lines
+
+
+def render(results: dict, targets: dict, only: set) -> str:
+    _TARGETS.update(targets)
+    machine, versions = results["machine"], results.get("versions", {})
+    profile = results["profile"]
+    benchmarks = results["benchmarks"]
+    out = [
+        "# Benchmark results",
+        "",
+        f"Written by `bench/run{' --smoke' if profile['name'] == 'smoke' else ''}` on {machine['date']} "
+        f"at commit `{machine['commit']}` in {results.get('elapsed_s', '?')} s. "
+        "Every figure comes from this one run; ratios compare the project with the ceiling measured "
+        "minutes apart on the same machine. Method: docs/performance.md.",
+        "",
+        "## Machine and versions",
+        "",
+        f"- {machine['cores']} cores ({machine['cpu_model']}), {machine['memory_gib']} GiB memory, "
+        f"Linux {machine['kernel']}; load average before the run "
+        f"{', '.join(f'{x:.2f}' for x in machine['load_before'])}",
+        f"- Python {versions.get('python')}, Django {versions.get('django')}, PostgreSQL {versions.get('postgresql')}, "
+        f"Redis {versions.get('redis')}, gunicorn {versions.get('gunicorn')}, psycopg {versions.get('psycopg')}, "
+        f"{versions.get('wrk')}",
+        f"- PostgreSQL settings as installed (not tuned for the benchmark): {versions.get('pg_settings')}",
+        "- Everything on one host: PostgreSQL, Redis, gunicorn, the load generator (wrk, 2 threads) and "
+        "the harness share the cores, for the project and the ceiling alike.",
+    ]
+    config = results.get("config_used")
+    if config:
+        out.append(f"- HTTP benchmarks ran under the production gunicorn defaults: {_config_text(config)}")
+    out += [
+        "",
+        "## Headline: project / ceiling",
+        "",
+        "| benchmark | project | ceiling / limit | ratio | target | verdict |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in ORDER:
+        if only and name not in only:
+            continue
+        project, basis, ratio_text, target, outcome = headline(name, benchmarks.get(name))
+        out.append(f"| {TITLES[name]} | {project} | {basis} | {ratio_text} | {target} | {outcome} |")
+
+    for name in ("track", "cart_sync"):
+        if name in benchmarks:
+            out += ["", f"## {TITLES[name]}", "", *_http_details(name, benchmarks[name])]
+    if "track_bulk" in benchmarks:
+        result = benchmarks["track_bulk"]
+        out += ["", f"## {TITLES['track_bulk']}", "", *_http_details("track_bulk", result)]
+        copy = result.get("copy", {})
+        out += [
+            "",
+            f"Raw `COPY` ceiling: {copy.get('connections')} sessions, {copy.get('batch')} rows per COPY and "
+            "transaction, into the same table and indexes: "
+            f"{spread([r['rows_per_s'] for r in copy.get('runs', [])], 0)} rows/s. "
+            "The ceiling app's bulk path is one multi-row `INSERT … SELECT FROM unnest(…)` per request.",
+        ]
+    if "sweep" in benchmarks:
+        out += ["", f"## {TITLES['sweep']}", ""]
+        out += [
+            "Carts built in SQL; 10 % of them due for stage 1 (abandoned 50–70 h ago, e-mail with consent), "
+            "the rest converted, removed, without contact, without consent, recent or live. `sweep_run(batch_size="
+            "1000, enable_whatsapp=False)` in a fresh process per run, on emptied message tables, with the send "
+            "step (`_send_one`) stubbed out in that process: the figure is scan + claim. Peak RSS is the "
+            "process's (Django loaded: the baseline is most of it).",
+            "",
+            "| carts | seconds | claimed | claimed/s | scanned | scanned/s | batches | queries | queries/batch "
+            "| peak RSS MB | RSS growth MB |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for scale in ("small", "large"):
+            data = benchmarks["sweep"].get(scale)
+            if not data:
+                continue
+            runs = [r for r in data["runs"] if r.get("available")]
+            if not runs:
+                reason = data["runs"][0].get("reason") if data["runs"] else ""
+                out.append(f"| {data['carts']:,} | not available: {reason} | | | | | | | | | |")
+                continue
+            out.append(
+                f"| {data['carts']:,} | {spread([r['seconds'] for r in runs], 2)} "
+                f"| {spread([r['claimed_rows'] for r in runs], 0)} | {spread([r['claimed_per_s'] for r in runs], 0)} "
+                f"| {spread([r.get('processed') for r in runs], 0)} "
+                f"| {spread([r.get('processed_per_s') for r in runs], 0)} "
+                f"| {spread([r.get('batches') for r in runs], 0)} | {spread([r['queries'] for r in runs], 0)} "
+                f"| {spread([r.get('queries_per_batch') for r in runs], 1)} "
+                f"| {spread([r['peak_rss_mb'] for r in runs], 1)} | {spread([r['rss_growth_mb'] for r in runs], 1)} |"
+            )
+        send = benchmarks["sweep"].get("send")
+        if send and send.get("available"):
+            per_message = send["seconds"] / send["sent"] * 1000 if send.get("sent") else None
+            out += [
+                "",
+                f"With sending (the real sweep, one batch of {send['kwargs'].get('batch_size')} scanned carts, e-mail "
+                f"to Django's dummy backend): {send['sent']} messages in {send['seconds']:.2f} s, "
+                f"{fmt(per_message, 1)} ms per message, {send['queries']} queries.",
+            ]
+    probes = [n for n in ("admin_changelist", "abandoned_report", "carts_active", "analytics") if n in benchmarks]
+    if probes:
+        out += [
+            "",
+            "## Server time of pages and reads",
+            "",
+            "In-process (Django test client through the whole middleware stack, production settings, a "
+            "logged-in superuser or the store's secret key), after one warm-up request.",
+            "",
+            "| page | median ms (min–max) | queries | answer bytes |",
+            "| --- | --- | --- | --- |",
+        ]
+        for name in probes:
+            r = benchmarks[name]
+            if not r.get("available"):
+                out.append(f"| {TITLES[name]} | not available: {r.get('reason')} | | |")
+                continue
+            out.append(f"| {TITLES[name]} | {spread(r['ms'], 1)} | {r['queries']} | {r['bytes']:,} |")
+    if "config" in benchmarks:
+        out += [
+            "",
+            "## gunicorn configurations (`POST /api/cart-tracking/track`)",
+            "",
+            f"{profile['connections']} connections, {profile['config_duration']} s each, one run per configuration.",
+            "",
+            "| configuration | req/s | p50 ms | p99 ms | non-2xx | socket errors |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for run in benchmarks["config"]["runs"]:
+            if not run.get("available"):
+                out.append(f"| {_config_text(run['config'])} | not available | | | | |")
+                continue
+            out.append(
+                f"| {_config_text(run['config'])} | {run['req_per_s']:,.0f} | {run['p50_ms']} | {run['p99_ms']} "
+                f"| {run['non_2xx']} | {run['socket_errors']} |"
+            )
+    data = results.get("data", {})
+    if data:
+        out += ["", "## Data builds", ""]
+        for name, facts in data.items():
+            out.append(f"- {name}: {facts}")
+    if profile["name"] != "smoke" and FINDINGS.exists():
+        out += ["", FINDINGS.read_text().strip()]
+    return "\n".join(out) + "\n"
