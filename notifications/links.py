@@ -41,7 +41,8 @@ def recovery_token_read(token: str) -> int:
 
 
 def unsubscribe_token(*, cart_id) -> str:
-    return signing.dumps({"c": str(cart_id)}, salt=UNSUBSCRIBE_SALT, compress=True)
+    """Deterministic (no timestamp): the same cart always has the same unsubscribe link."""
+    return signing.Signer(salt=UNSUBSCRIBE_SALT).sign_object({"c": str(cart_id)}, compress=True)
 
 
 def unsubscribe_url(*, cart_id) -> str:
@@ -51,7 +52,7 @@ def unsubscribe_url(*, cart_id) -> str:
 def unsubscribe_token_read(token: str) -> uuid.UUID:
     """The cart id of an unsubscribe token; these never expire (RFC 8058 one-click must keep working)."""
     try:
-        return uuid.UUID(signing.loads(token, salt=UNSUBSCRIBE_SALT)["c"])
+        return uuid.UUID(signing.Signer(salt=UNSUBSCRIBE_SALT).unsign_object(token)["c"])
     except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
         raise InvalidLink(str(exc)) from exc
 
