@@ -1,5 +1,6 @@
 """Reads of checkout sessions: the latest one of a customer, and seed 004's analytics."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -30,13 +31,13 @@ def checkout_session_for_stripe(*, stripe_session: dict) -> CheckoutSession | No
     metadata = stripe_session.get("metadata") or {}
     queryset = CheckoutSession.objects.select_related("plan")
     for candidate in (metadata.get("checkoutSessionId"), stripe_session.get("client_reference_id")):
-        if candidate:
-            try:
-                found = queryset.filter(pk=candidate).first()
-            except Exception:  # not a UUID: someone else's reference
-                found = None
-            if found is not None:
-                return found
+        try:
+            session_id = uuid.UUID(str(candidate)) if candidate else None
+        except ValueError:  # not ours: another integration's reference
+            session_id = None
+        found = queryset.filter(pk=session_id).first() if session_id else None
+        if found is not None:
+            return found
     if stripe_session.get("id"):
         return queryset.filter(stripe_session_id=stripe_session["id"]).first()
     return None

@@ -350,7 +350,17 @@ def _stripe_metadata(session: CheckoutSession) -> dict:
     return metadata
 
 
-def _reusable_stripe_session(session: CheckoutSession, now: datetime) -> dict | None:
+def _line_items_total(line_items: list[dict]) -> int | None:
+    """What Stripe will charge for these line items, in minor units (None: priced by Stripe)."""
+    total = 0
+    for item in line_items:
+        if "price_data" not in item:
+            return None
+        total += item["price_data"]["unit_amount"] * item["quantity"]
+    return total
+
+
+def _reusable_stripe_session(session: CheckoutSession, now: datetime, expected_total: int | None) -> dict | None:
     """The session's Stripe Checkout Session if the customer can still pay it for the right
     amount. A stale one (amount changed, about to expire) is expired at Stripe first, so that
     the customer never holds two payable links."""
@@ -368,8 +378,7 @@ def _reusable_stripe_session(session: CheckoutSession, now: datetime) -> dict | 
         )
     if current.get("status") != "open":
         return None
-    expected = stripe_gateway.to_minor_units(session.amount, session.currency)
-    amount_matches = session.cart_id is None or current.get("amount_total") == expected
+    amount_matches = expected_total is None or current.get("amount_total") == expected_total
     expires_at = datetime.fromtimestamp(int(current.get("expires_at") or 0), tz=UTC)
     if amount_matches and expires_at - now >= STRIPE_REUSE_MARGIN:
         return current
@@ -407,8 +416,9 @@ def checkout_create(
         store=store, plan=plan, cart=cart, user_id=user_id, email=email, count_attempt=True, metadata=urls, now=now
     )
     session = result.session
+    line_items = _line_items(session, plan, cart)
     if not result.created:
-        reusable = _reusable_stripe_session(session, now)
+        reusable = _reusable_stripe_session(session, now, _line_items_total(line_items))
         if reusable is not None:
             return CheckoutResult(
                 session=session,
@@ -424,7 +434,7 @@ def checkout_create(
     recurring = plan is not None and plan.is_recurring
     params = {
         "mode": "subscription" if recurring else "payment",
-        "line_items": _line_items(session, plan, cart),
+        "line_items": line_items,
         "metadata": metadata,
         "client_reference_id": str(session.id),
         "success_url": success_url,

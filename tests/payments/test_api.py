@@ -444,3 +444,14 @@ def test_resume_link_of_a_closed_checkout_is_an_html_page(merchant_client, plan,
     assert response["Content-Type"].startswith("text/html")
     assert "This checkout is closed" in response.content.decode()
     assert client.get(f"/payments/resume/{uuid.uuid4()}").status_code == 404
+
+
+def test_unchanged_cart_with_sub_cent_prices_reuses_its_stripe_session(merchant_client, make_cart, fake_stripe):
+    cart = make_cart(items=[{"productId": "sku-1", "quantity": 3, "price": 3.333, "title": "Bolt"}])
+    first = merchant_client.post(CREATE, {"cart_id": str(cart.id), **URLS}, format="json").json()
+
+    second = merchant_client.post(CREATE, {"cart_id": str(cart.id), **URLS}, format="json").json()
+
+    assert second["stripeSessionId"] == first["stripeSessionId"]
+    assert fake_stripe.session(first["stripeSessionId"])["amount_total"] == 999
+    assert len(fake_stripe.created_sessions) == 1
