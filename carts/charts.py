@@ -8,7 +8,6 @@ from django.utils.safestring import SafeString, mark_safe
 
 ABANDONED_COLOUR = "#c0392b"
 OTHER_COLOUR = "#c9d3dd"
-RATE_COLOUR = "#1f4e79"
 
 
 def _nice_step(maximum: int, ticks: int = 4) -> int:
@@ -25,10 +24,11 @@ def _nice_step(maximum: int, ticks: int = 4) -> int:
 
 def abandonment_by_day_svg(days: Sequence, *, width: int = 960, height: int = 280) -> SafeString:
     """Stacked bars per day: abandoned carts (red) on top of the other carts with items (grey),
-    so the red share of each bar is that day's abandonment; a dark line marks the rate (right axis).
+    so the height of a bar is that day's carts and its red share the day's abandonment rate
+    (exact numbers in each bar's tooltip).
 
     `days` holds objects with `day`, `carts`, `abandoned` and `rate`."""
-    left, right, top, bottom = 44, 44, 16, 46
+    left, right, top, bottom = 44, 16, 22, 46
     plot_width, plot_height = width - left - right, height - top - bottom
     count = max(len(days), 1)
     highest = max((d.carts for d in days), default=0)
@@ -50,11 +50,7 @@ def abandonment_by_day_svg(days: Sequence, *, width: int = 960, height: int = 28
         y = y_of(tick)
         parts.append(f'<line x1="{left}" x2="{left + plot_width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>')
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#555">{tick}</text>')
-    for percent in (0, 50, 100):
-        y = top + plot_height - percent / 100 * plot_height
-        parts.append(f'<text x="{left + plot_width + 6}" y="{y + 4:.1f}" fill="{RATE_COLOUR}">{percent}%</text>')
     label_every = max(1, math.ceil(count / 12))
-    rate_points = []
     for index, day in enumerate(days):
         x = left + index * slot + (slot - bar) / 2
         label = escape(day.day.isoformat())
@@ -72,18 +68,17 @@ def abandonment_by_day_svg(days: Sequence, *, width: int = 960, height: int = 28
                     f'<rect class="abandoned" x="{x:.1f}" y="{y_total:.1f}" width="{bar:.1f}" '
                     f'height="{y_others - y_total:.1f}" fill="{ABANDONED_COLOUR}"/>'
                 )
-            rate_points.append((x + bar / 2, top + plot_height - day.rate * plot_height))
+            if slot >= 22:
+                parts.append(
+                    f'<text x="{x + bar / 2:.1f}" y="{y_total - 4:.1f}" text-anchor="middle" font-size="9" '
+                    f'fill="{ABANDONED_COLOUR if day.abandoned else "#777"}">{day.rate:.0%}</text>'
+                )
         parts.append("</g>")
         if index % label_every == 0:
             parts.append(
                 f'<text x="{x + bar / 2:.1f}" y="{top + plot_height + 14}" text-anchor="middle" fill="#555">'
                 f"{day.day.strftime('%b %d')}</text>"
             )
-    if len(rate_points) > 1:
-        points = " ".join(f"{x:.1f},{y:.1f}" for x, y in rate_points)
-        parts.append(f'<polyline points="{points}" fill="none" stroke="{RATE_COLOUR}" stroke-width="1.5"/>')
-    for x, y in rate_points:
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{RATE_COLOUR}"/>')
     parts.append(
         f'<line x1="{left}" x2="{left + plot_width}" y1="{top + plot_height}" y2="{top + plot_height}" stroke="#999"/>'
     )
@@ -93,9 +88,6 @@ def abandonment_by_day_svg(days: Sequence, *, width: int = 960, height: int = 28
         f'<text x="{left + 14}" y="{legend_y}">abandoned</text>'
         f'<rect x="{left + 90}" y="{legend_y - 9}" width="10" height="10" fill="{OTHER_COLOUR}"/>'
         f'<text x="{left + 104}" y="{legend_y}">converted, removed or still open</text>'
-        f'<line x1="{left + 300}" x2="{left + 318}" y1="{legend_y - 4}" y2="{legend_y - 4}" '
-        f'stroke="{RATE_COLOUR}" stroke-width="1.5"/>'
-        f'<text x="{left + 322}" y="{legend_y}">abandonment rate (right axis)</text>'
     )
     parts.append("</svg>")
     # Every text part above is escaped or numeric.

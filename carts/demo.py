@@ -7,6 +7,7 @@ import random
 from datetime import timedelta
 from decimal import Decimal
 
+from django.db import transaction
 from django.utils import timezone
 
 from carts.models import Cart, Store, StoreKey
@@ -52,7 +53,7 @@ DEMO_PEOPLE = [
     ("Li", "Wei", "", "+8613800138000"),
     ("Ana", "Souza", "ana.souza@example.com", "+5511912345678"),
 ]
-DEMO_CARTS_PER_STORE = 90
+DEMO_CARTS_PER_STORE = 240
 
 
 def _demo_items(rng: random.Random) -> list[dict]:
@@ -123,9 +124,10 @@ def demo_seed(*, stdout) -> None:
     now = timezone.now()
     for store in demo_stores_ensure():
         rng = random.Random(store.name)
-        for index in range(DEMO_CARTS_PER_STORE):
-            fields = {"currency": store.currency, **_demo_cart_fields(rng, index, now)}
-            Cart.objects.update_or_create(store=store, session_token=f"demo-{index:03d}", defaults=fields)
+        with transaction.atomic():
+            for index in range(DEMO_CARTS_PER_STORE):
+                fields = {"currency": store.currency, **_demo_cart_fields(rng, index, now)}
+                Cart.objects.update_or_create(store=store, session_token=f"demo-{index:03d}", defaults=fields)
         counts = {status: Cart.objects.filter(store=store).with_status(status).count() for status in Cart.Status}
         summary = ", ".join(f"{count} {status}" for status, count in counts.items())
         stdout.write(f"{store.name}: {DEMO_CARTS_PER_STORE} demo carts ({summary})\n")

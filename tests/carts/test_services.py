@@ -263,4 +263,4 @@ def test_demo_seed_creates_carts_in_every_state_idempotently(db):
             assert carts.with_status(status).exists(), (store_name, status)
         assert carts.filter(email_consent=True).exists() and carts.filter(email="", phone="").exists()
         assert carts.filter(item_count=0).exists()
-    assert "demo-shop.myshopify.com: 90 demo carts" in out.getvalue()
+    assert "demo-shop.myshopify.com: 240 demo carts" in out.getvalue()
