@@ -521,3 +521,44 @@ def test_unknown_session_id_uuid_is_not_a_cart_id(storefront_client, make_cart):
     cart = make_cart(session_token="s1")
     assert storefront_client.get(f"/api/carts/{cart.id}").status_code == 404
     assert storefront_client.get(f"/api/carts/{uuid.uuid4()}").status_code == 404
+
+
+STOREFRONT_CALLS = [
+    ("post", "/cart/sync", {"session_token": "tok-1", "items": []}),
+    ("post", "/api/carts/sync", {"session_token": "tok-1", "items": []}),
+    ("post", "/api/carts/update", {"sessionId": "tok-1", "cart": {"items": []}}),
+    ("get", "/api/carts/tok-1", None),
+    ("delete", "/api/carts/tok-1", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), STOREFRONT_CALLS)
+def test_every_storefront_endpoint_refuses_missing_and_revoked_keys(
+    anonymous_client, storefront_client, store_keys, method, path, body
+):
+    missing = getattr(anonymous_client, method)(path, body, format="json")
+    assert missing.status_code == 401
+    assert missing.json() == error("Unauthorized", "Authentication credentials were not provided.")
+    store_key_revoke(raw_key=store_keys.publishable_key)
+    revoked = getattr(storefront_client, method)(path, body, format="json")
+    assert revoked.status_code == 401
+    assert revoked.json() == error("Unauthorized", "Invalid or revoked API key")
+    assert Cart.objects.count() == 0
+
+
+@pytest.mark.parametrize(("method", "path", "body"), STOREFRONT_CALLS)
+def test_every_storefront_endpoint_refuses_another_stores_name(
+    storefront_client, other_store, make_cart, method, path, body
+):
+    make_cart(session_token="tok-1")
+    response = getattr(storefront_client, method)(f"{path}?store={other_store.name}", body, format="json")
+    assert response.status_code == 403
+    assert response.json() == error("Forbidden", "This key belongs to another store", "store", "Store mismatch")
+
+
+def test_staff_act_on_a_storefront_endpoint_for_a_named_store(staff_client, store):
+    response = staff_client.post(
+        f"/cart/sync?store={store.name}", {"session_token": "tok-1", "items": ITEMS}, format="json"
+    )
+    assert response.status_code == 201
+    assert Cart.objects.get().store == store
