@@ -75,3 +75,16 @@ def test_command_skips_while_another_sweep_holds_the_lock(due_cart):
 
     assert run("--no-enable-whatsapp").strip() == "Another sweep is running; nothing was done."
     assert ReminderMessage.objects.count() == 0
+
+
+def test_demo_seed_is_idempotent(settings):
+    from notifications.demo import demo_seed
+
+    settings.DEMO_MODE = True
+    first, second = StringIO(), StringIO()
+    demo_seed(stdout=first)
+    demo_seed(stdout=second)
+
+    assert first.getvalue().strip() == "notifications: 6 demo reminder messages created"
+    assert second.getvalue().strip() == "notifications: 0 demo reminder messages created"
+    assert ReminderMessage.objects.filter(status="failed").count() == 1
