@@ -50,6 +50,7 @@ class CheckoutSessionAdmin(StoreScopedAdmin):
         "completed_at",
         "attempts",
         "reminder_sent_at",
+        "stripe_list_link",
     )
     list_filter = ("status", "store", "subscription_plan", "payment_provider", "created_at")
     search_fields = ("=id", "user_id", "email", "=stripe_session_id", "subscription_plan")
@@ -102,6 +103,14 @@ class CheckoutSessionAdmin(StoreScopedAdmin):
         if not obj.cart_id:
             return "—"
         return format_html('<a href="{}">{}</a>', reverse("admin:carts_cart_change", args=[obj.cart_id]), obj.cart_id)
+
+    @admin.display(description="Stripe")
+    def stripe_list_link(self, obj):
+        if not obj.stripe_session_id:
+            return "—"
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">dashboard</a>', stripe_dashboard_url(obj.stripe_session_id)
+        )
 
     @admin.display(description="Stripe session")
     def stripe_link(self, obj):

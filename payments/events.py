@@ -79,6 +79,9 @@ def stripe_event_verify(*, payload: bytes, signature: str | None) -> dict:
         )
     except ValueError:
         raise ValidationFailed("Malformed JSON in request body")
+    except (TypeError, AttributeError, KeyError):
+        # Signed, valid JSON, but not an object the library can read as an event.
+        raise ValidationFailed("Not a Stripe event", field="type", reason="Field is required")
     # The library only refuses old timestamps; one from the future is as far outside the tolerance.
     timestamps = [part[2:] for part in signature.split(",") if part.startswith("t=")]
     if not timestamps or not timestamps[0].isdigit():

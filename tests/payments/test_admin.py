@@ -62,6 +62,7 @@ def test_checkout_session_pages_link_the_cart_and_the_stripe_session(superuser, 
     assert listing.status_code == 200
     assert cart_url in listing.content.decode()
     assert reverse("payments-admin-report") in listing.content.decode()
+    assert "https://dashboard.stripe.com/test/checkout/sessions/cs_test_abc" in listing.content.decode()
     assert detail.status_code == 200
     assert cart_url in detail.content.decode()
     assert "https://dashboard.stripe.com/test/checkout/sessions/cs_test_abc" in detail.content.decode()

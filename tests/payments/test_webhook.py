@@ -387,3 +387,13 @@ def test_webhook_counts_events_in_metrics(cart_checkout, fake_stripe, post_webho
 
     after = STRIPE_EVENTS.labels(type="checkout.session.completed", outcome="processed")._value.get()
     assert after - before == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", ["{not json", "[1, 2]", '{"object": "event"}'])
+def test_signed_but_malformed_bodies_are_400(post_webhook, body):
+    response = post_webhook(body)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "Validation Error"
+    assert StripeEvent.objects.count() == 0
