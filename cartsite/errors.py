@@ -159,7 +159,9 @@ def api_exception_handler(exc, context):
         status, code = 400, None
         message, details = describe_validation_error(exc.detail)
     elif isinstance(exc, drf.ParseError):
-        status, message, code, details = 400, "Malformed JSON in request body", None, None
+        detail = str(exc.detail)
+        message = detail if detail.startswith("JSON nesting") else "Malformed JSON in request body"
+        status, code, details = 400, None, None
     elif isinstance(exc, drf.UnsupportedMediaType):
         status, message, code, details = 400, "Request body must be application/json", None, None
     elif isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):

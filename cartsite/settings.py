@@ -180,7 +180,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["carts.auth.IsStoreStaff"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["cartsite.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "cartsite.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -205,6 +205,8 @@ REQUEST_BODY_LIMITS = [
     ("/", 256 * 1024),
 ]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024 + 1
+# Deepest JSON nesting an API body may have (cart items with tags need 4).
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=16)
 
 CORS_URLS_REGEX = r"^/(api|cart)/.*$"
 CORS_ALLOW_HEADERS = ["accept", "content-type", "x-store-key", "x-request-id"]

@@ -161,3 +161,31 @@ def test_unexpected_error_is_500_envelope_without_trace(storefront_client, monke
 
     assert response.status_code == 500
     assert response.json() == {"status": "error", "error": "Server Error", "message": "Internal server error"}
+
+
+def test_json_nested_past_the_recursion_limit_is_400_not_500(storefront_client):
+    body = '{"a":' * 5000 + "1" + "}" * 5000
+
+    response = storefront_client.post("/api/probe", data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == {"status": "error", "error": "Validation Error", "message": "JSON nesting is too deep"}
+
+
+def test_json_nested_deeper_than_the_limit_is_400(storefront_client, settings):
+    settings.API_MAX_JSON_DEPTH = 16
+    body = '{"storeName": "MyShop", "x": ' + "[" * 16 + "]" * 16 + "}"
+
+    response = storefront_client.post("/api/probe", data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["message"] == "JSON nesting is deeper than 16 levels"
+
+
+def test_json_nested_within_the_limit_is_parsed(storefront_client, settings):
+    settings.API_MAX_JSON_DEPTH = 16
+    body = '{"storeName": "MyShop", "x": ' + "[" * 15 + "]" * 15 + "}"
+
+    response = storefront_client.post("/api/probe", data=body, content_type="application/json")
+
+    assert response.status_code == 200

@@ -137,19 +137,12 @@ def nested(depth: int) -> str:
     return '{"a":' * depth + "1" + "}" * depth
 
 
-# Python's json module recurses per level: past ~1000 levels it raises RecursionError, which DRF's
-# JSONParser does not catch, and the exception handler answers 500. The fix belongs in cartsite
-# (a JSONParser that turns RecursionError into a ParseError and bounds the depth, see
-# docs/reliability.md "Nesting depth"); strict: this test fails as soon as the fix lands, so the
-# marker is removed then.
-NESTING_500 = pytest.mark.xfail(
-    strict=True, reason="DRF JSONParser lets RecursionError through (500); fix: docs/reliability.md"
-)
+# Python's json module recurses per level; cartsite's BoundedJSONParser turns that into a 400.
 
 
 @pytest.mark.parametrize(
     ("caller", "path"),
-    [pytest.param(caller, path, marks=NESTING_500) for caller, path in JSON_DOORS if "webhook" not in path],
+    [(caller, path) for caller, path in JSON_DOORS if "webhook" not in path],
 )
 def test_a_deeply_nested_body_is_refused_not_a_server_error(clients, caller, path):
     response = clients[caller].post(path, data=nested(5000), content_type="application/json")
