@@ -1,15 +1,19 @@
 """The storefront journey in headless Chromium against the live server: the demo shop syncs the
-cart, tracking survives unloads, a recovery link restores the cart in a fresh browser, and a dead
-API leaves the shop working with at most one warning."""
+cart, tracking survives unloads, a recovery link (also the real one from a reminder e-mail) restores
+the cart in a fresh browser, and a dead API leaves the shop working with at most one warning."""
 
+import re
 import socket
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from carts.demo import DEMO_PUBLISHABLE_KEY, DEMO_SECRET_KEY, DEMO_STORE_NAME
 from carts.models import Cart
+from notifications.services import sweep_run
 from tests.storefront.conftest import NETWORK_LOG_PREFIX, script_messages, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -328,3 +332,39 @@ def test_checkout_right_after_a_change_pays_for_the_whole_cart(demo_site, live_s
     ]
     stripe_session_id = next(iter(fake_stripe.state.sessions))
     assert redirects == [(302, f"https://checkout.stripe.com/c/pay/{stripe_session_id}")]
+
+
+def test_the_reminder_emails_recovery_link_brings_the_cart_back_in_a_fresh_browser(
+    demo_site, live_server, chromium_browser, mailoutbox
+):
+    # Given a cart left in the demo shop by a customer who consented to e-mail reminders, and the
+    # store's recovery URL pointing at the demo shop
+    demo_site.recovery_url = f"{live_server.url}/demo/"
+    demo_site.save(update_fields=["recovery_url"])
+    first = chromium_browser.new_context()
+    page = first.new_page()
+    page.goto(f"{live_server.url}/demo/")
+    token = page.evaluate("Cartsite.sessionToken")
+    page.click("[data-add=sku-socks]")
+    page.fill("#customer [name=email]", "ann@example.com")
+    page.check("#customer [name=consent_email]")
+    wait_for(cart_matching(token, email_consent=True, item_count=1), message="the cart with consent")
+    first.close()
+
+    # When the abandonment sweep runs a day later and the customer opens the e-mail's link elsewhere
+    summary = sweep_run(now=timezone.now() + timedelta(hours=25), enable_whatsapp=False, stores=[demo_site])
+    assert summary.first_sent == 1
+    [email] = mailoutbox
+    link = re.search(rf"{re.escape(live_server.url)}/r/[^\s\"'<>]+", email.body).group(0)
+    fresh = chromium_browser.new_context()
+    try:
+        page = fresh.new_page()
+        page.goto(link)
+
+        # Then the link led to the shop with the session, and the shop shows the server's cart
+        page.wait_for_selector("#sync-status:has-text('Restored (1 lines)')")
+        assert page.url == f"{live_server.url}/demo/"
+        assert page.evaluate("Cartsite.sessionToken") == token
+        assert page.eval_on_selector_all("#cart-lines tr", "rows => rows.map(row => row.dataset.line)") == ["sku-socks"]
+    finally:
+        fresh.close()
