@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("tracking.urls")),
     path("", include("payments.urls")),
     path("", include("notifications.urls")),
+    path("", include("cartsite.privacy")),
     path("admin/", admin.site.urls),
 ]
 
