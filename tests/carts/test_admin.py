@@ -207,3 +207,11 @@ def test_date_hierarchy_drills_down_without_scanning_dates(admin_client_superuse
     assert "created_at__month=3" in months.content.decode()
     day = admin_client_superuser.get("/admin/carts/cart/?created_at__year=2026&created_at__month=3&created_at__day=2")
     assert list(day.context["cl"].result_list) == [in_march]
+
+
+def test_staff_member_exports_csv_of_their_store(member_client, make_cart):
+    cart = make_cart(items=ITEMS)
+    response = member_client.post("/admin/carts/cart/", {"action": "export_csv", "_selected_action": [str(cart.id)]})
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [(row["id"], row["total"]) for row in rows] == [(str(cart.id), "29.50")]
