@@ -75,8 +75,11 @@ def _literal(spec) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _secondary_indexes(table: str) -> list[tuple[str, str]]:
-    """Indexes of `table` that no constraint owns (those can be dropped and rebuilt)."""
+def _rebuildable_indexes(table: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(indexes no constraint owns, constraints worth rebuilding) of `table`.
+
+    The primary key is rebuilt too when no foreign key points at the table: a btree built by one
+    sort after the load is much faster than one grown by random-order inserts."""
     with connection.cursor() as cursor:
         cursor.execute(
             """SELECT i.indexname, i.indexdef FROM pg_indexes i
@@ -84,34 +87,66 @@ def _secondary_indexes(table: str) -> list[tuple[str, str]]:
                  SELECT c.conindid::regclass::text FROM pg_constraint c WHERE c.conrelid = %s::regclass)""",
             [table, table],
         )
-        return cursor.fetchall()
+        indexes = cursor.fetchall()
+        cursor.execute(
+            """SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c
+               WHERE c.conrelid = %s::regclass AND c.contype = 'p'
+                 AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.confrelid = %s::regclass)""",
+            [table, table],
+        )
+        constraints = cursor.fetchall()
+    return indexes, constraints
 
 
-def _load(table: str, insert_sql: str, params=None) -> dict:
-    """Runs a set-based INSERT with the secondary indexes dropped, then rebuilds them and analyses.
+def _insert_chunk(sql: str, low: int, high: int) -> int:
+    from django.db import connection as thread_connection
+
+    try:
+        with thread_connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")
+            cursor.execute("SET synchronous_commit = off")
+            cursor.execute(sql.replace("@LOW@", str(low)).replace("@HIGH@", str(high)))
+            return cursor.rowcount
+    finally:
+        thread_connection.close()
+
+
+def _load(table: str, insert_sql: str, total: int) -> dict:
+    """Runs a set-based INSERT over generate_series(@LOW@, @HIGH@) with the indexes dropped, in
+    one session per core, then rebuilds the indexes exactly as the migrations made them and runs
+    VACUUM ANALYZE (as autovacuum would, so the planner and index-only scans see a settled table).
 
     FK triggers are skipped for the load (session_replication_role): the data is consistent by
-    construction. The indexes end up exactly as the migrations made them."""
+    construction."""
+    from concurrent.futures import ThreadPoolExecutor
+
     timings = {}
     started = time.perf_counter()
-    indexes = _secondary_indexes(table)
+    indexes, constraints = _rebuildable_indexes(table)
+    quoted = connection.ops.quote_name(table)
     with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        cursor.execute("SET maintenance_work_mem = '512MB'")
-        cursor.execute("SET synchronous_commit = off")
         for name, _definition in indexes:
             cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
-        cursor.execute(insert_sql, params)
-        rows = cursor.rowcount
-        timings["insert_s"] = round(time.perf_counter() - started, 1)
+        for name, _definition in constraints:
+            cursor.execute(f"ALTER TABLE {quoted} DROP CONSTRAINT {connection.ops.quote_name(name)}")
+    sessions = max(1, min(os.cpu_count() or 1, 4)) if total >= 100_000 else 1
+    step = -(-total // sessions)
+    bounds = [(low, min(low + step - 1, total)) for low in range(1, total + 1, step)]
+    with ThreadPoolExecutor(max_workers=sessions) as pool:
+        rows = sum(pool.map(lambda bound: _insert_chunk(insert_sql, *bound), bounds))
+    timings["insert_s"] = round(time.perf_counter() - started, 1)
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '512MB'")
+        for name, definition in constraints:
+            cursor.execute(f"ALTER TABLE {quoted} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}")
         for _name, definition in indexes:
             cursor.execute(definition)
         timings["indexes_s"] = round(time.perf_counter() - started - timings["insert_s"], 1)
-        cursor.execute("SET session_replication_role = DEFAULT")
         vacuum_started = time.perf_counter()
-        cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(table)}")
+        cursor.execute(f"VACUUM ANALYZE {quoted}")
         timings["vacuum_analyze_s"] = round(time.perf_counter() - vacuum_started, 1)
     timings["rows"] = rows
+    timings["sessions"] = sessions
     timings["total_s"] = round(time.perf_counter() - started, 1)
     timings["rows_per_s"] = round(rows / max(timings["total_s"], 1e-9))
     return timings
@@ -187,9 +222,9 @@ def cmd_build_carts(args):
         values.append(expressions.get(field.column) or _literal(_default_spec(field)))
     sql = (
         f"INSERT INTO {Cart._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(values)} "
-        f"FROM (SELECT g, {idle} AS idle FROM generate_series(1, {total}) g) s"
+        f"FROM (SELECT g, {idle} AS idle FROM generate_series(@LOW@, @HIGH@) g) s"
     )
-    result = _load(Cart._meta.db_table, sql)
+    result = _load(Cart._meta.db_table, sql, total)
     result["segments"] = segments
     return result
 
@@ -227,9 +262,9 @@ def cmd_build_events(args):
     sql = (
         f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM "
         f"(SELECT g, now() - interval '1 second' * (g::bigint * 7919 % 31536000) AS ts "
-        f"FROM generate_series(1, {total}) g) s"
+        f"FROM generate_series(@LOW@, @HIGH@) g) s"
     )
-    return _load(model._meta.db_table, sql)
+    return _load(model._meta.db_table, sql, total)
 
 
 # --- in-process probes ------------------------------------------------------------------------
@@ -244,6 +279,7 @@ def _time_requests(client: Client, url: str, repeat: int, **headers) -> dict:
     if response.status_code != 200:
         return {"available": False, "reason": f"{url} answers {response.status_code}: {response.content[:200]!r}"}
     timings, queries = [], []
+    counter = QueryCounter()
     for _ in range(repeat):
         counter = QueryCounter()
         with connection.execute_wrapper(counter):
@@ -261,16 +297,43 @@ def _time_requests(client: Client, url: str, repeat: int, **headers) -> dict:
         "max_ms": round(max(timings), 1),
         "queries": queries[-1],
         "bytes": len(response.content),
+        "slowest": counter.report(),
     }
 
 
 class QueryCounter:
+    """Counts the statements and keeps the slowest few, to explain where the time went."""
+
+    KEEP = 3
+
     def __init__(self):
         self.count = 0
+        self.slowest: list[tuple[float, str, object]] = []
 
     def __call__(self, execute, sql, params, many, context):
         self.count += 1
-        return execute(sql, params, many, context)
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.slowest.append((time.perf_counter() - started, sql, params))
+            self.slowest = sorted(self.slowest, key=lambda item: item[0], reverse=True)[: self.KEEP]
+
+    def report(self, explain: bool = True) -> list[dict]:
+        """The slowest statements; the slowest SELECT also with its plan (EXPLAIN ANALYZE, run once more)."""
+        rows, explained = [], False
+        for seconds, sql, params in self.slowest:
+            row = {"ms": round(seconds * 1000, 1), "sql": " ".join(sql.split())[:600]}
+            if explain and not explained and sql.lstrip().upper().startswith("SELECT"):
+                explained = True
+                try:
+                    with connection.cursor() as cursor:
+                        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+                        row["plan"] = [line for (line,) in cursor.fetchall()][:60]
+                except Exception as exc:  # a plan is a bonus: never lose the measurement for it
+                    row["plan"] = [f"EXPLAIN failed: {type(exc).__name__}: {exc}"]
+            rows.append(row)
+        return rows
 
 
 def cmd_probe(args):
@@ -354,6 +417,7 @@ def cmd_sweep(args):
         "batches": batches,
         "queries": counter.count,
         "queries_per_batch": round(counter.count / batches, 1) if batches else None,
+        "slowest": counter.report(explain=args.get("explain", False)),
         "sent": (getattr(result, "first_sent", 0) or 0) + (getattr(result, "second_sent", 0) or 0),
         "errors": getattr(result, "errors", None),
         "baseline_rss_mb": round(baseline_rss_kb / 1024, 1),

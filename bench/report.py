@@ -234,10 +234,13 @@ def render(results: dict, targets: dict, only: set) -> str:
         "| benchmark | project | ceiling / limit | ratio | target | verdict |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
+    errors = results.get("errors", {})
     for name in ORDER:
         if only and name not in only:
             continue
         project, basis, ratio_text, target, outcome = headline(name, benchmarks.get(name))
+        if name in errors and name not in benchmarks:
+            project, outcome = f"not run (harness error: {errors[name]})", "n/a"
         out.append(f"| {TITLES[name]} | {project} | {basis} | {ratio_text} | {target} | {outcome} |")
 
     for name in ("track", "cart_sync"):
@@ -285,6 +288,14 @@ def render(results: dict, targets: dict, only: set) -> str:
                 f"| {spread([r.get('queries_per_batch') for r in runs], 1)} "
                 f"| {spread([r['peak_rss_mb'] for r in runs], 1)} | {spread([r['rss_growth_mb'] for r in runs], 1)} |"
             )
+        notes = [
+            r["note"]
+            for scale in ("small", "large")
+            for r in benchmarks["sweep"].get(scale, {}).get("runs", [])
+            if r.get("note")
+        ]
+        if notes:
+            out += ["", "Note: " + "; ".join(notes) + "."]
         send = benchmarks["sweep"].get("send")
         if send and send.get("available"):
             per_message = send["seconds"] / send["sent"] * 1000 if send.get("sent") else None
@@ -330,6 +341,7 @@ def render(results: dict, targets: dict, only: set) -> str:
                 f"| {_config_text(run['config'])} | {run['req_per_s']:,.0f} | {run['p50_ms']} | {run['p99_ms']} "
                 f"| {run['non_2xx']} | {run['socket_errors']} |"
             )
+    out += _slowest_section(benchmarks)
     data = results.get("data", {})
     if data:
         out += ["", "## Data builds", ""]
@@ -338,3 +350,31 @@ def render(results: dict, targets: dict, only: set) -> str:
     if profile["name"] != "smoke" and FINDINGS.exists():
         out += ["", FINDINGS.read_text().strip()]
     return "\n".join(out) + "\n"
+
+
+def _slowest_section(benchmarks: dict) -> list[str]:
+    """The slowest statements of each page and of the sweep, with the plan of the slowest SELECT."""
+    sources = []
+    for name in ("admin_changelist", "abandoned_report", "carts_active", "analytics"):
+        if benchmarks.get(name, {}).get("slowest"):
+            sources.append((TITLES[name], benchmarks[name]["slowest"]))
+    sweep_runs = benchmarks.get("sweep", {}).get("large", {}).get("runs", [])
+    if sweep_runs and sweep_runs[-1].get("slowest"):
+        sources.append(("sweep (largest dataset, last run)", sweep_runs[-1]["slowest"]))
+    if not sources:
+        return []
+    out = [
+        "",
+        "## Slowest statements",
+        "",
+        "The three slowest SQL statements of each measured request (and of the sweep), "
+        "with the plan of the slowest SELECT (`EXPLAIN (ANALYZE, BUFFERS)`, run once more afterwards).",
+    ]
+    for title, statements in sources:
+        out += ["", f"<details><summary>{title}</summary>", ""]
+        for statement in statements:
+            out += [f"- {statement['ms']} ms: `{statement['sql'][:400]}`"]
+            if statement.get("plan"):
+                out += ["", "```", *statement["plan"], "```", ""]
+        out += ["</details>"]
+    return out
