@@ -455,3 +455,17 @@ def test_unchanged_cart_with_sub_cent_prices_reuses_its_stripe_session(merchant_
     assert second["stripeSessionId"] == first["stripeSessionId"]
     assert fake_stripe.session(first["stripeSessionId"])["amount_total"] == 999
     assert len(fake_stripe.created_sessions) == 1
+
+
+def test_patch_completed_converts_the_cart_like_a_payment(merchant_client, make_cart, fake_stripe):
+    cart = make_cart()
+    created = merchant_client.post(CREATE, {"cart_id": str(cart.id), **URLS}, format="json").json()
+
+    response = merchant_client.patch(
+        SESSION, {"id": created["checkoutSessionId"], "status": "completed"}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert response.json()["cartId"] == str(cart.id)
+    cart.refresh_from_db()
+    assert (cart.order_reference, cart.order_amount) == (created["stripeSessionId"], Decimal("24.50"))

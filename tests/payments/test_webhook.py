@@ -397,3 +397,30 @@ def test_signed_but_malformed_bodies_are_400(post_webhook, body):
     assert response.status_code == 400
     assert response.json()["error"] == "Validation Error"
     assert StripeEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_no_payment_required_completion_completes(cart_checkout, fake_stripe, post_webhook):
+    cart, session, stripe_session_id = cart_checkout
+    fake_stripe.complete_session(stripe_session_id, payment_status="no_payment_required")
+
+    post_webhook(fake_stripe.event_for("checkout.session.completed", stripe_session_id))
+
+    session.refresh_from_db()
+    assert session.status == "completed"
+    assert Cart.objects.get(pk=cart.pk).converted_at is not None
+
+
+@pytest.mark.django_db
+def test_webhook_without_a_configured_secret_is_503(post_webhook, settings):
+    event = webhook_event("customer.created", {"id": "cus_1"})
+    body = json.dumps(event)
+    from tests.fakes.stripe_server import sign_webhook
+
+    signature = sign_webhook(body, settings.STRIPE_WEBHOOK_SECRET)
+    settings.STRIPE_WEBHOOK_SECRET = ""
+
+    response = post_webhook(body, signature=signature)
+
+    assert response.status_code == 503
+    assert StripeEvent.objects.count() == 0
