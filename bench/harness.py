@@ -281,7 +281,7 @@ class Bench:
             started = time.perf_counter()
             process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: nothing is in flight
             try:
-                process.wait(timeout=5)
+                process.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)  # its own session: the master and its workers
                 process.wait()
@@ -424,6 +424,7 @@ class Bench:
         )
         self.ready(project, project_url)
         self.ready(ceiling, ceiling_url)
+        worker = self.celery_worker_if_needed()
         key = self.store["pk"]
         targets = {
             "project": (
@@ -464,6 +465,49 @@ class Bench:
             )
         self.stop(project)
         self.stop(ceiling)
+        if worker is not None:
+            self.stop(worker)
+
+    def celery_worker_if_needed(self) -> subprocess.Popen | None:
+        """A Celery worker, as production runs one, when an app queues work from a request
+        (a `.delay(`, `apply_async(` or `on_commit(` in its code); else none (it would only take CPU)."""
+        queues = []
+        for app in ("carts", "tracking", "payments", "notifications"):
+            for path in (ROOT / app).rglob("*.py"):
+                text = path.read_text(errors="replace")
+                if any(marker in text for marker in (".delay(", "apply_async(", "on_commit(")):
+                    queues.append(app)
+                    break
+        self.results["celery_worker"] = bool(queues)
+        if not queues:
+            log("no app queues Celery work from a request: no worker started")
+            return None
+        out = open(self.logs / "celery.log", "ab")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "cartsite",
+                "worker",
+                "-c",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+                "-Q",
+                "default,tracking,payments,notifications",
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        process.bench_name = "celery"
+        self.processes.append(process)
+        log(f"Celery worker started (work queued by: {', '.join(queues)})")
+        return process
 
     def path_available(self, url: str, key: str, paths: dict) -> dict:
         """Which paths exist: a 404 (or 405) to a well-formed request means "not built yet"."""

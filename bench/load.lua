@@ -6,7 +6,7 @@
 --   BENCH_KEY        publishable key (X-Store-Key); empty for the ceiling
 --   BENCH_STORE      storeName for tracking events
 --   BENCH_THREADS    wrk threads (to interleave counters)
---   BENCH_TOKENS     distinct session tokens for sync (requests cycle through them)
+--   BENCH_TOKENS     distinct session tokens for sync (each synced twice in a row, then again)
 --   BENCH_PREFIX     prefix making this run's session tokens unique
 --   BENCH_IP_OFFSET  where this run starts in 198.18.0.0/15 (RFC 2544 benchmarking range)
 --   BENCH_BATCH      events per bulk request
@@ -73,7 +73,11 @@ function request()
   if mode == "bulk" then
     body = bulk_body
   elseif mode == "sync" then
-    local token = n % tokens
+    -- Every token is synced twice in a row by this thread (a create, then an update; the two may
+    -- race on different connections), so project and ceiling see the same 50/50 mix whatever
+    -- their speed, until the thread's share of the tokens is used up (then: updates only).
+    local per_thread = math.floor(tokens / nthreads)
+    local token = tid * per_thread + (math.floor((counter - 1) / 2) % per_thread)
     body = '{"session_token":"' .. prefix .. '-' .. token .. '","items":[' ..
       '{"productId":"prod-' .. (token % 500) .. '","quantity":' .. (1 + n % 3) .. ',"price":19.9,"title":"Bench product"},' ..
       '{"productId":"prod-acc","quantity":1,"price":5,"title":"Accessory"}]}'

@@ -224,6 +224,15 @@ def render(results: dict, targets: dict, only: set) -> str:
         "- Everything on one host: PostgreSQL, Redis, gunicorn, the load generator (wrk, 2 threads) and "
         "the harness share the cores, for the project and the ceiling alike.",
     ]
+    if "celery_worker" in results:
+        out.append(
+            "- Celery worker: "
+            + (
+                "started for the HTTP benchmarks (an app queues work from a request)"
+                if results["celery_worker"]
+                else "not started: no app queues Celery work from a request (checked in the code at run time)"
+            )
+        )
     config = results.get("config_used")
     if config:
         out.append(f"- HTTP benchmarks ran under the production gunicorn defaults: {_config_text(config)}")
