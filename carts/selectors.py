@@ -62,16 +62,6 @@ def carts_abandoned_with_contact(*, stores=None, now=None, after_hours=None):
     return queryset.select_related("store").order_by("id")
 
 
-def carts_of_customer(*, email: str | None = None, user_id: str | None = None, stores=None):
-    """Every cart of a customer (for erasure), by e-mail address or the shop's user id."""
-    if not email and not user_id:
-        return Cart.objects.none()
-    queryset = Cart.objects.filter(email=email.strip().lower()) if email else Cart.objects.filter(user_id=user_id)
-    if stores is not None:
-        queryset = queryset.filter(store__in=stores)
-    return queryset
-
-
 # --- abandoned-carts report ----------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from carts.caps import store_cart_creation_check
 from carts.models import Cart, Store, StoreKey, StoreMembership, StoreOrigin
 from carts.names import store_name_normalise
 from cartsite.errors import Conflict, NotFound, ValidationFailed
@@ -237,6 +238,8 @@ def cart_sync(
                 setattr(new_cart, f"{channel}_consent_at", now)
                 setattr(new_cart, f"{channel}_consent_source", source)
             if _insert_open_cart(new_cart):
+                # Inside the transaction: a creation over the store's hourly cap leaves no row.
+                store_cart_creation_check(store=store)
                 new_cart._state.adding = False
                 new_cart._state.db = "default"
                 return CartSyncResult(cart=new_cart, created=True)
@@ -276,28 +279,3 @@ def cart_remove(*, store: Store, session_token: str, now=None) -> Cart:
         Cart.objects.filter(pk=cart.pk, removed_at__isnull=True).update(removed_at=now)
         cart.removed_at = now
     return cart
-
-
-def cart_customer_erase(*, store: Store, email: str | None = None, user_id: str | None = None) -> int:
-    """Anonymises every cart of one customer in the store (privacy erasure): contact, names,
-    the shop's user id and consent records are cleared; items and money stay for the reports.
-    Returns the number of carts touched. Needs an e-mail address or a user id."""
-    email = (email or "").strip().lower()
-    user_id = (user_id or "").strip()
-    if not email and not user_id:
-        raise ValidationFailed("email or user_id is required", field="email", reason="Field is required")
-    carts = Cart.objects.filter(store=store)
-    carts = carts.filter(email=email) if email else carts.filter(user_id=user_id)
-    return carts.update(
-        email="",
-        phone="",
-        first_name="",
-        last_name="",
-        user_id="",
-        email_consent=False,
-        email_consent_at=None,
-        email_consent_source="",
-        whatsapp_consent=False,
-        whatsapp_consent_at=None,
-        whatsapp_consent_source="",
-    )

@@ -562,3 +562,24 @@ def test_staff_act_on_a_storefront_endpoint_for_a_named_store(staff_client, stor
     )
     assert response.status_code == 201
     assert Cart.objects.get().store == store
+
+
+def test_new_carts_over_the_stores_hourly_cap_are_429_and_updates_go_on(storefront_client, store, settings):
+    settings.CARTS_PER_STORE_PER_HOUR = 2
+    created = [
+        storefront_client.post("/cart/sync", {"session_token": f"s-{i}", "items": ITEMS}, format="json")
+        for i in range(3)
+    ]
+    update = storefront_client.post("/cart/sync", {"session_token": "s-0", "items": ITEMS[:1]}, format="json")
+
+    assert [r.status_code for r in created] == [201, 201, 429]
+    refused = created[2].json()
+    assert refused == {
+        "status": "error",
+        "error": "Too Many Requests",
+        "message": "This store has created too many carts this hour; try again later",
+        "code": "RATE_LIMITED",
+    }
+    assert int(created[2]["Retry-After"]) >= 1
+    assert update.status_code == 200
+    assert sorted(Cart.objects.values_list("session_token", flat=True)) == ["s-0", "s-1"]
