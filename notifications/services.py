@@ -314,21 +314,26 @@ def _batch_process(*, carts, channels, now, second, gap, summary: SweepSummary) 
     by_name = {channel.name: channel for channel in channels}
     carts_by_id = {cart.id: cart for cart in carts}
     used = {by_name[channel_name] for _, _, _, channel_name in claimed}
+    outcomes: list[_SendOutcome] = []
     for channel in used:
         channel.open()
     try:
         for message_id, cart_id, stage, channel_name in claimed:
-            _send_one(
-                channel=by_name[channel_name],
-                message_id=message_id,
-                cart=carts_by_id[cart_id],
-                stage=stage,
-                now=now,
-                summary=summary,
+            outcomes.append(
+                _send_one(
+                    channel=by_name[channel_name],
+                    message_id=message_id,
+                    cart=carts_by_id[cart_id],
+                    stage=stage,
+                    summary=summary,
+                )
             )
     finally:
         for channel in used:
             channel.close()
+        # The batch's results in one statement (a crash before it leaves the rows in `sending`:
+        # claimed, so never sent twice).
+        _results_write(outcomes=outcomes, now=now)
 
 
 def _recent_recipients(candidates: list[_Candidate], now: datetime) -> dict:
@@ -456,7 +461,28 @@ def _claim(*, candidates, holdouts, now, summary: SweepSummary) -> list[tuple]:
     return claimed
 
 
-def _send_one(*, channel, message_id: int, cart: Cart, stage: int, now: datetime, summary: SweepSummary) -> None:
+RESULTS_WRITE_SQL = """
+UPDATE notifications_remindermessage m
+SET status = v.status,
+    sent_at = CASE WHEN v.status = 'sent' THEN %(now)s ELSE m.sent_at END,
+    provider_message_id = CASE WHEN v.status = 'sent' THEN v.provider_id ELSE m.provider_message_id END,
+    last_error = v.last_error, error_kind = v.error_kind, updated_at = %(updated_at)s
+FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(providers)s::text[], %(errors)s::text[], %(kinds)s::text[])
+     AS v(id, status, provider_id, last_error, error_kind)
+WHERE m.id = v.id AND m.status = 'sending'
+"""
+
+
+@dataclass(frozen=True)
+class _SendOutcome:
+    message_id: int
+    status: str
+    provider_message_id: str = ""
+    last_error: str = ""
+    error_kind: str = ""
+
+
+def _send_one(*, channel, message_id: int, cart: Cart, stage: int, summary: SweepSummary) -> _SendOutcome:
     reminder = Reminder(
         message_id=message_id,
         stage=stage,
@@ -464,7 +490,6 @@ def _send_one(*, channel, message_id: int, cart: Cart, stage: int, now: datetime
         recovery_url=links.recovery_url(message_id=message_id),
         unsubscribe_url=links.unsubscribe_url(cart_id=cart.id),
     )
-    claimed = ReminderMessage.objects.filter(pk=message_id, status=ReminderMessage.Status.SENDING)
     try:
         result = channel.send(reminder)
     except Exception as exc:
@@ -473,9 +498,6 @@ def _send_one(*, channel, message_id: int, cart: Cart, stage: int, now: datetime
         else:
             logger.exception("abandonment sweep: send failed", extra={"cart_id": str(cart.id)})
             error, kind = f"{type(exc).__name__}: {exc}"[:1000], ReminderMessage.ErrorKind.RETRY
-        claimed.update(
-            status=ReminderMessage.Status.FAILED, last_error=error, error_kind=kind, updated_at=timezone.now()
-        )
         summary.errors += 1
         summary.by_channel[channel.name]["failed"] += 1
         SWEEP_RESULTS.labels(str(stage), channel.name, "failed").inc()
@@ -483,21 +505,33 @@ def _send_one(*, channel, message_id: int, cart: Cart, stage: int, now: datetime
             "reminder failed",
             extra={"cart_id": str(cart.id), "stage": stage, "channel": channel.name, "kind": kind, "error": error},
         )
-        return
-    claimed.update(
-        status=ReminderMessage.Status.SENT,
-        sent_at=now,
-        provider_message_id=result.provider_message_id[:255],
-        last_error="",
-        error_kind="",
-        updated_at=timezone.now(),
-    )
+        return _SendOutcome(message_id, ReminderMessage.Status.FAILED, last_error=error, error_kind=kind)
     if stage == 1:
         summary.first_sent += 1
     else:
         summary.second_sent += 1
     summary.by_channel[channel.name]["sent"] += 1
     SWEEP_RESULTS.labels(str(stage), channel.name, "sent").inc()
+    return _SendOutcome(message_id, ReminderMessage.Status.SENT, provider_message_id=result.provider_message_id[:255])
+
+
+def _results_write(*, outcomes: list[_SendOutcome], now: datetime) -> None:
+    """One UPDATE for the batch's results (only rows still in `sending`, i.e. claimed by us)."""
+    if not outcomes:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            RESULTS_WRITE_SQL,
+            {
+                "now": now,
+                "updated_at": timezone.now(),
+                "ids": [o.message_id for o in outcomes],
+                "statuses": [str(o.status) for o in outcomes],
+                "providers": [o.provider_message_id for o in outcomes],
+                "errors": [o.last_error for o in outcomes],
+                "kinds": [str(o.error_kind) for o in outcomes],
+            },
+        )
 
 
 ATTRIBUTION_RECOVERED_SQL = """

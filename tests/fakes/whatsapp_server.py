@@ -78,6 +78,7 @@ class FakeWhatsApp:
             self.requests.clear()
             self._failures.clear()
             self._always = None
+            self._ids = itertools.count(1)
 
     def _answer(self, handler: BaseHTTPRequestHandler):
         length = int(handler.headers.get("Content-Length") or 0)
