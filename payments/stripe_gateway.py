@@ -8,6 +8,7 @@ failure leaves here as `UpstreamFailed(code="STRIPE_ERROR")` (502), with the cau
 import logging
 from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 import stripe
 from django.conf import settings
@@ -24,13 +25,21 @@ ZERO_DECIMAL_CURRENCIES = frozenset(
 
 
 def stripe_client() -> stripe.StripeClient:
+    """A client for the current settings (read on every call, so tests and operators can change
+    them); clients are kept per configuration, and their HTTP sessions are per thread."""
     if not settings.STRIPE_SECRET_KEY:
         raise UpstreamFailed("Stripe is not configured (STRIPE_SECRET_KEY)", code="STRIPE_ERROR")
-    base_addresses = {"api": settings.STRIPE_API_BASE.rstrip("/")} if settings.STRIPE_API_BASE else None
+    return _stripe_client_for(
+        settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE.rstrip("/"), settings.STRIPE_MAX_NETWORK_RETRIES
+    )
+
+
+@lru_cache(maxsize=8)
+def _stripe_client_for(api_key: str, api_base: str, max_network_retries: int) -> stripe.StripeClient:
     return stripe.StripeClient(
-        settings.STRIPE_SECRET_KEY,
-        base_addresses=base_addresses,
-        max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
+        api_key,
+        base_addresses={"api": api_base} if api_base else None,
+        max_network_retries=max_network_retries,
         http_client=stripe.new_default_http_client(timeout=STRIPE_TIMEOUT_SECONDS),
     )
 
