@@ -73,9 +73,18 @@ def customer_erase(*, store: Store, email: str | None = None, user_id: str | Non
     return result
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string: a number is not silently turned into a user id."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ErasureRequestSerializer(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_null=True, allow_blank=True, max_length=254)
-    user_id = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=255)
+    user_id = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=255)
 
 
 ErasureResponseSerializer = inline_serializer(

@@ -11,6 +11,7 @@ import pytest
 from django.db import connections
 
 from cartsite.logging import JsonFormatter, RequestContextFilter
+from tests.fakes.stripe_server import fake_stripe  # noqa: F401 (fixture)
 
 
 @pytest.fixture

@@ -283,6 +283,7 @@ def test_no_reminder_reaches_an_erased_customer_on_a_later_cart(merchant_client,
         ({"email": "", "user_id": "  "}, "email or user_id is required", "email"),
         ({"email": "not-an-address"}, "email: Enter a valid email address.", "email"),
         ({"user_id": "x" * 256}, "user_id: Ensure this field has no more than 255 characters.", "user_id"),
+        ({"user_id": 12}, "user_id: Not a valid string.", "user_id"),
     ],
 )
 def test_erasure_rejects_a_request_naming_nobody(merchant_client, body, message, field):
