@@ -14,6 +14,7 @@ abandonment sweep at two scales, and writes bench/RESULTS.md (or bench/.work/ fo
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -353,17 +354,43 @@ class Bench:
             conn.execute(f'TRUNCATE "{table}" CASCADE')
 
     def create_database(self) -> None:
-        log(f"database {self.profile.database}: create and migrate")
-        admin_execute(f'DROP DATABASE IF EXISTS "{self.profile.database}" WITH (FORCE)')
-        admin_execute(f'CREATE DATABASE "{self.profile.database}"')
+        """The bench database as a copy of a migrated template, kept while the migrations (and
+        what migrate writes besides them) are unchanged: migrating from scratch takes 10-30 s."""
+        fingerprint = hashlib.sha256()
+        sources = sorted(ROOT.glob("*/migrations/*.py")) + [
+            ROOT / "cartsite" / "schedules.py",
+            ROOT / "requirements.txt",
+        ]
+        for path in sources:
+            fingerprint.update(path.name.encode() + path.read_bytes())
+        template = f"cartsite_bench_template_{fingerprint.hexdigest()[:12]}"
+        with psycopg.connect(dsn("postgres"), autocommit=True) as conn:
+            names = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT datname FROM pg_database WHERE datname LIKE 'cartsite_bench_template_%'"
+                )
+            ]
+            for stale in set(names) - {template}:
+                conn.execute(f'DROP DATABASE IF EXISTS "{stale}" WITH (FORCE)')
         started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        if template not in names:
+            log(f"migrating a new template database {template}")
+            admin_execute(f'CREATE DATABASE "{template}"')
+            try:
+                subprocess.run(
+                    [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                    cwd=ROOT,
+                    env={**self.env, "DATABASE_URL": dsn(template)},
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
+            except subprocess.CalledProcessError:
+                admin_execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+                raise
+        log(f"database {self.profile.database}: a copy of {template}")
+        admin_execute(f'DROP DATABASE IF EXISTS "{self.profile.database}" WITH (FORCE)')
+        admin_execute(f'CREATE DATABASE "{self.profile.database}" TEMPLATE "{template}"')
         self.results["data"]["migrate_s"] = round(time.perf_counter() - started, 1)
 
     def drop_database(self) -> None:
