@@ -1,6 +1,7 @@
 """Staff API of API.md "Abandonment notifications": run the sweep, statistics, per-cart metadata."""
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,11 +34,72 @@ class ProcessOptionsSerializer(serializers.Serializer):
     dryRun = serializers.BooleanField(default=False)
 
 
+class ChannelCountsSerializer(serializers.Serializer):
+    sent = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
+class ByChannelSerializer(serializers.Serializer):
+    whatsapp = ChannelCountsSerializer()
+    email = ChannelCountsSerializer()
+
+
+class SweepSummarySerializer(serializers.Serializer):
+    processed = serializers.IntegerField()
+    firstSent = serializers.IntegerField(help_text="Stage-1 messages sent")
+    secondSent = serializers.IntegerField(help_text="Stage-2 messages sent")
+    skipped = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    nextCursor = serializers.CharField(allow_null=True)
+    byChannel = ByChannelSerializer()
+    skippedByReason = serializers.DictField(child=serializers.IntegerField())
+    batches = serializers.IntegerField()
+    dryRun = serializers.BooleanField()
+
+
+class HoldoutSerializer(serializers.Serializer):
+    carts = serializers.IntegerField()
+    converted = serializers.IntegerField()
+
+
+class StatisticsSerializer(serializers.Serializer):
+    totalCarts = serializers.IntegerField()
+    abandonedCarts = serializers.IntegerField()
+    firstSent = serializers.IntegerField()
+    secondSent = serializers.IntegerField()
+    byChannel = ByChannelSerializer()
+    errors = serializers.IntegerField()
+    clicks = serializers.IntegerField()
+    recoveredCarts = serializers.IntegerField()
+    recoveryRate = serializers.FloatField()
+    recoveredRevenue = serializers.FloatField()
+    holdout = HoldoutSerializer()
+    remindedCarts = serializers.IntegerField()
+    lift = serializers.FloatField(allow_null=True)
+
+
+class NotificationMetadataSerializer(serializers.Serializer):
+    firstSent = serializers.BooleanField()
+    secondSent = serializers.BooleanField()
+    firstSentAt = serializers.DateTimeField(allow_null=True)
+    secondSentAt = serializers.DateTimeField(allow_null=True)
+    firstError = serializers.CharField(allow_null=True)
+    secondError = serializers.CharField(allow_null=True)
+
+
+class CartReminderSerializer(serializers.Serializer):
+    cartId = serializers.UUIDField()
+    store = serializers.CharField()
+    notifications = NotificationMetadataSerializer()
+    messages = serializers.ListField(child=serializers.DictField())
+
+
 class SweepProcessView(APIView):
     """POST /admin/cart-abandonment/process: runs the sweep now (all batches, or one)."""
 
     permission_classes = [IsStoreStaff]
 
+    @extend_schema(request=ProcessOptionsSerializer, responses=SweepSummarySerializer, tags=["notifications"])
     def post(self, request):
         options = ProcessOptionsSerializer(data=request.data if isinstance(request.data, dict) else {})
         options.is_valid(raise_exception=True)
@@ -63,6 +125,7 @@ class SweepStatisticsView(APIView):
 
     permission_classes = [IsStoreStaff]
 
+    @extend_schema(responses=StatisticsSerializer, tags=["notifications"])
     def get(self, request):
         stores = stores_for_request(request, request.query_params.get("store"))
         now = timezone.now()
@@ -75,6 +138,7 @@ class CartReminderView(APIView):
 
     permission_classes = [IsStoreStaff]
 
+    @extend_schema(responses=CartReminderSerializer, tags=["notifications"])
     def get(self, request, cart_id):
         cart = (
             Cart.objects.filter(pk=cart_id, store__in=stores_visible_to(request.user)).select_related("store").first()
