@@ -13,8 +13,8 @@ from rest_framework.views import APIView
 from carts.auth import IsSecretKeyOnly, request_store
 from cartsite.errors import NotFound, ValidationFailed
 from payments import events, services
-from payments.models import CheckoutSession, Plan
-from payments.selectors import checkout_session_latest
+from payments.models import CheckoutSession
+from payments.selectors import checkout_session_latest, plan_for_purchase
 
 
 def _iso(value):
@@ -179,11 +179,11 @@ class CheckoutSessionView(APIView):
         serializer = CheckoutSessionCreateRequest(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        plan = Plan.objects.filter(store=store, code=data["plan"], active=True).first()
-        if plan is None:
-            raise ValidationFailed(f"Unknown plan {data['plan']}", field="plan", reason="Unknown plan")
         result = services.checkout_session_get_or_create(
-            store=store, plan=plan, user_id=data["userId"], email=data["email"]
+            store=store,
+            plan=plan_for_purchase(store=store, code=data["plan"]),
+            user_id=data["userId"],
+            email=data["email"],
         )
         return Response(checkout_session_body(result.session), status=201 if result.created else 200)
 

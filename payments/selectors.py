@@ -10,9 +10,18 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from carts.models import Store
-from payments.models import CheckoutSession
+from cartsite.errors import ValidationFailed
+from payments.models import CheckoutSession, Plan
 
 Status = CheckoutSession.Status
+
+
+def plan_for_purchase(*, store: Store, code: str) -> Plan:
+    """The active plan `code` of the store; an unknown or retired plan is a 400 on `plan`."""
+    plan = Plan.objects.filter(store=store, code=code, active=True).first()
+    if plan is None:
+        raise ValidationFailed(f"Unknown plan {code}", field="plan", reason="Unknown plan")
+    return plan
 
 
 def checkout_session_latest(*, store: Store, user_id: str) -> CheckoutSession | None:

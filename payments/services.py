@@ -25,7 +25,11 @@ from carts.services import cart_mark_converted
 from cartsite.errors import Conflict, NotFound, UpstreamFailed, ValidationFailed
 from payments import stripe_gateway
 from payments.models import CheckoutSession, Plan, Subscription
-from payments.selectors import checkout_session_for_stripe, checkout_session_latest  # noqa: F401 (re-export)
+from payments.selectors import (  # noqa: F401 (checkout_session_latest: seed 004's fourth function, re-exported)
+    checkout_session_for_stripe,
+    checkout_session_latest,
+    plan_for_purchase,
+)
 
 logger = logging.getLogger("payments")
 
@@ -404,9 +408,7 @@ def checkout_create(
     now = timezone.now()
     plan = cart = None
     if plan_code:
-        plan = Plan.objects.filter(store=store, code=plan_code, active=True).first()
-        if plan is None:
-            raise ValidationFailed(f"Unknown plan {plan_code}", field="plan", reason="Unknown plan")
+        plan = plan_for_purchase(store=store, code=plan_code)
         success_url = success_url or settings.CHECKOUT_SUCCESS_URL
         cancel_url = cancel_url or settings.CHECKOUT_CANCEL_URL
     else:
