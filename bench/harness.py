@@ -13,6 +13,7 @@ abandonment sweep at two scales, and writes bench/RESULTS.md (or bench/.work/ fo
 """
 
 import argparse
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -175,6 +176,7 @@ class Bench:
         self.keep = keep
         self.results: dict = {"benchmarks": {}, "data": {}, "errors": {}}
         self.output: Path | None = None
+        self.deadline: dt.datetime | None = None
         self.processes: list[subprocess.Popen] = []
         self.prefix = f"bench-{secrets.token_hex(4)}"
         WORK.mkdir(parents=True, exist_ok=True)
@@ -749,14 +751,37 @@ class Bench:
             sweep["send"] = self.django("sweep", {"mode": "send", "kwargs": kwargs})
             self.results["benchmarks"]["sweep"] = sweep
 
+    def events_to_build(self) -> int:
+        """The events wanted, or fewer when --deadline would not leave time for them: then a
+        scale that fits (whole millions), and the report extrapolates to the wanted scale."""
+        wanted = self.profile.events_total
+        if self.deadline is None:
+            return wanted
+        remaining = (self.deadline - dt.datetime.now(dt.UTC)).total_seconds() - 90  # probe, report
+        # Rows per second of this run's own carts build (similar rows, same machine, same method).
+        rate = (self.results["data"].get("carts") or {}).get("rows_per_s") or 30_000
+        if wanted / rate <= remaining:
+            return wanted
+        fitting = max(1_000_000, int(remaining * rate * 0.8) // 1_000_000 * 1_000_000)
+        fitting = min(fitting, wanted)
+        self.results["data"]["events_scaled"] = {
+            "wanted": wanted,
+            "built": fitting,
+            "reason": f"{wanted:,} events at {rate:,.0f} rows/s would not finish before the deadline "
+            f"({self.deadline:%H:%M} UTC)",
+        }
+        log(self.results["data"]["events_scaled"]["reason"] + f": building {fitting:,}")
+        return fitting
+
     def analytics_benchmark(self) -> None:
         profile = self.profile
-        log(f"building {profile.events_total:,} tracking events, then probe: analytics")
+        total = self.events_to_build()
+        log(f"building {total:,} tracking events, then probe: analytics")
         self.truncate(self.plan["bulk"]["table"])
         done = self.django(
             "events-and-probe",
             {
-                "total": profile.events_total,
+                "total": total,
                 "what": ["analytics"],
                 "repeat": profile.probe_repeat,
                 "secret_key": self.store["sk"],
@@ -764,6 +789,9 @@ class Bench:
         )
         self.results["data"]["events"] = done["build"]
         self.results["benchmarks"].update(done["probes"])
+        scaled = self.results["data"].get("events_scaled")
+        if scaled and self.results["benchmarks"].get("analytics", {}).get("available"):
+            self.results["benchmarks"]["analytics"]["scaled"] = scaled
 
 
 def copy_chunk_template(specs: list, store: dict, batch: int) -> str:
@@ -911,8 +939,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
     parser.add_argument("--output", default="", help="where to write the Markdown results")
+    parser.add_argument("--events", type=int, default=0, help="tracking events for analytics (default 10,000,000)")
+    parser.add_argument("--carts", type=int, default=0, help="carts for the pages and the sweep (default 1,000,000)")
+    parser.add_argument("--runs", type=int, default=0, help="runs per benchmark (default 3)")
+    parser.add_argument(
+        "--deadline", default="", help="HH:MM UTC the run must end by: the events dataset shrinks to fit"
+    )
     args = parser.parse_args(argv)
-    profile = SMOKE if args.smoke else FULL
+    profile = dataclasses.replace(SMOKE if args.smoke else FULL)
+    if args.events:
+        profile.events_total = args.events
+    if args.carts:
+        profile.carts_total, profile.carts_small = args.carts, max(args.carts // 10, 1000)
+    if args.runs:
+        profile.runs = args.runs
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     unknown = only - set(BENCHMARKS)
     if unknown:
@@ -921,6 +961,9 @@ def main(argv: list[str] | None = None) -> int:
     ensure_tools()
     bench = Bench(profile, only, args.keep)
     bench.output = output
+    if args.deadline:
+        hours, minutes = (int(part) for part in args.deadline.split(":"))
+        bench.deadline = dt.datetime.now(dt.UTC).replace(hour=hours, minute=minutes, second=0, microsecond=0)
     results = bench.run()
     (WORK / f"results-{profile.name}.json").write_text(json.dumps(results, indent=2, default=str))
     output.write_text(render(results, TARGETS, only))

@@ -120,13 +120,15 @@ def headline(name: str, result: dict | None) -> tuple[str, str, str, str, str]:
             return ("not available", "—", "—", _target(name), f"n/a ({result.get('reason', '')})")
         limit = {"admin_changelist": 300, "abandoned_report": 1000, "analytics": 1000, "carts_active": 100}[name]
         median = result["median_ms"]
-        return (
-            f"{median:,.1f} ms ({result['min_ms']:,.1f}–{result['max_ms']:,.1f}), {result['queries']} queries",
-            f"{limit} ms",
-            fmt(median / limit),
-            _target(name),
-            verdict(median < limit),
-        )
+        measured = f"{median:,.1f} ms ({result['min_ms']:,.1f}–{result['max_ms']:,.1f}), {result['queries']} queries"
+        scaled = result.get("scaled")
+        if scaled:
+            # Built smaller than asked: the aggregates read the rows of one store's window, which
+            # grow linearly with the table, so the time is extrapolated linearly (an upper bound
+            # for the fixed costs, a fair one for the scans).
+            median = median * scaled["wanted"] / scaled["built"]
+            measured += f" on {scaled['built']:,} events; extrapolated to {scaled['wanted']:,}: {median:,.0f} ms"
+        return (measured, f"{limit} ms", fmt(median / limit), _target(name), verdict(median < limit))
     if name == "config":
         runs = [run for run in result.get("runs", []) if run.get("available")]
         if not runs:
