@@ -19,7 +19,7 @@ from cartsite import metrics
 from cartsite.client_ip import client_ip
 from cartsite.errors import DomainError, Forbidden, RateLimited, ValidationFailed, database_is_unreachable
 from cartsite.logging import store_var
-from tracking import selectors, services
+from tracking import schema, selectors, services
 from tracking.exports import events_csv_response
 from tracking.inputs import event_input_clean
 from tracking.ratelimit import tracking_rate_check
@@ -101,6 +101,7 @@ class TrackingView(APIView):
 class TrackView(TrackingView):
     """`POST /api/cart-tracking/track`: one event (seed 001 §2)."""
 
+    @schema.track_schema
     def post(self, request):
         event = event_input_clean(request.data)
         store = request_store(request, event.store_name, field="storeName")
@@ -118,6 +119,7 @@ class TrackView(TrackingView):
 class TrackBulkView(TrackingView):
     """`POST /api/cart-tracking/track/bulk`: up to 1,000 events, each accepted or rejected."""
 
+    @schema.bulk_schema
     def post(self, request):
         body = request.data
         events = body.get("events") if isinstance(body, dict) else None
@@ -169,6 +171,7 @@ class EventsView(APIView):
     permission_classes = [IsMerchant]
     renderer_classes = [JSONRenderer, CsvRenderer]
 
+    @schema.events_schema
     def get(self, request):
         store = request_store(request)
         filters = selectors.event_filters_parse(request.query_params)
@@ -190,6 +193,7 @@ class AnalyticsView(APIView):
 
     permission_classes = [IsMerchant]
 
+    @schema.analytics_schema
     def get(self, request):
         store = request_store(request)
         filters = selectors.event_filters_parse(request.query_params)

@@ -730,3 +730,16 @@ def test_created_at_is_utc(storefront_client):
     row = CartTrackingEvent.objects.get()
     assert row.created_at.utcoffset().total_seconds() == 0
     assert (row.created_at - before).total_seconds() < 5
+
+
+def test_a_configured_storefront_origin_gets_a_cors_preflight_answer(store, anonymous_client):
+    response = anonymous_client.options(
+        TRACK,
+        HTTP_ORIGIN="https://myshop.example",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type, x-store-key",
+    )
+
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == "https://myshop.example"
+    assert "x-store-key" in response["Access-Control-Allow-Headers"]
