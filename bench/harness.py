@@ -190,9 +190,6 @@ class Bench:
         return not self.only or name in self.only
 
     def _env(self, conn_max_age: int = 60) -> dict:
-        prometheus = WORK / f"prometheus-{self.profile.name}"
-        shutil.rmtree(prometheus, ignore_errors=True)
-        prometheus.mkdir()
         env = {
             key: value
             for key, value in os.environ.items()
@@ -217,7 +214,6 @@ class Bench:
                 "WHATSAPP_PHONE_NUMBER_ID": "bench",
                 "WHATSAPP_ACCESS_TOKEN": "bench",
                 "LOG_LEVEL": "INFO",
-                "PROMETHEUS_MULTIPROC_DIR": str(prometheus),
                 "PYTHONPATH": str(ROOT),
             }
         )
@@ -252,6 +248,11 @@ class Bench:
             "GUNICORN_LOGLEVEL": "warning",
         }
         env["SECRET_KEY"] = self.env["SECRET_KEY"]
+        # Production runs with a multi-process metrics directory (see cartsite/metrics.py): one per server.
+        prometheus = WORK / f"prometheus-{self.profile.name}-{name}"
+        shutil.rmtree(prometheus, ignore_errors=True)
+        prometheus.mkdir(parents=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(prometheus)
         out = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
             [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}", app],
