@@ -9,6 +9,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
+from carts.admin_carts import EstimatedCountPaginator
 from tracking.models import CartTrackingEvent
 
 CHANGELIST = "/admin/tracking/carttrackingevent/"
@@ -38,6 +39,7 @@ def test_the_list_shows_events_and_links_the_analytics_page(admin_client_logged_
     assert event.id in content and "Linen shirt" in content
     assert f'href="{ANALYTICS}"' in content
     assert response.context["cl"].show_full_result_count is False
+    assert isinstance(response.context["cl"].paginator, EstimatedCountPaginator)
 
 
 def test_events_cannot_be_added_changed_or_deleted(admin_client_logged_in, make_event):
