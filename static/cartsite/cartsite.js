@@ -424,11 +424,23 @@
     onPageHide() {
       try {
         this.unloading = true;
+        // A queued removal keeps its place in the queue (its request is keepalive); never overtake it.
+        if (this.queue.some((operation) => operation.kind === "remove")) return;
         // The latest cart state that may not have reached the server yet goes out with the page.
         let body = this.draft ? this.draft.body : null;
-        for (const operation of this.queue) if (operation.kind === "sync") body = operation.body;
+        for (const operation of this.queue) if (!body) body = operation.body;
         if (!body && this.current && this.current.kind === "sync" && !this.current.keepalive) body = this.current.body;
-        if (body) this.beacon("/cart/sync", JSON.stringify(body));
+        if (!body || !this.beacon("/cart/sync", JSON.stringify(body))) return;
+        // Handed to the browser: do not send the same state again when the page turns hidden.
+        const waiters = this.draft ? this.draft.waiters : [];
+        for (const operation of this.queue) waiters.push(...operation.waiters);
+        root.clearTimeout(this.debounceTimer);
+        root.clearTimeout(this.maxWaitTimer);
+        this.debounceTimer = null;
+        this.maxWaitTimer = null;
+        this.draft = null;
+        this.queue = [];
+        for (const resolve of waiters) resolve(true);
       } catch (_) {
         // Unload handlers must never throw.
       }

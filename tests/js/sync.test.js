@@ -242,10 +242,16 @@ test("the page being hidden sends the pending state at once, with keepalive", as
 test("pagehide with an unsent state sends it as a same-origin beacon with the key parameter", async () => {
   const page = started({ page: { href: "https://shop.example/cart" }, init: { apiBase: "" } });
 
-  page.Cartsite.syncCart([item("sku-1", 1)]);
-  page.Cartsite.syncCart([item("sku-1", 3)]);
+  const answers = [];
+  page.Cartsite.syncCart([item("sku-1", 1)]).then((ok) => answers.push(ok));
+  page.Cartsite.syncCart([item("sku-1", 3)]).then((ok) => answers.push(ok));
   page.dispatch("pagehide");
+  // Browsers turn the page hidden after pagehide: the state handed to the beacon is not sent twice.
+  page.window.document.visibilityState = "hidden";
+  page.dispatchDocument("visibilitychange");
+  await page.clock.advance(5000);
 
+  assert.deepEqual(answers, [true, true]);
   assert.equal(page.fetches.length, 0);
   assert.equal(page.beacons.length, 1);
   assert.equal(page.beacons[0].url, `/cart/sync?key=${KEY}`);
@@ -265,4 +271,27 @@ test("retryDelay: base · 2^(n-1), capped at retryMaxMs, jitter within ±retryJi
   assert.equal(Cartsite.retryDelay(3, { random: () => 0 }), 3200);
   assert.equal(Cartsite.retryDelay(3, { random: () => 0.999999 }), 4800);
   assert.equal(Cartsite.retryDelay(10, { random: () => 0.999999 }), 60000);
+});
+
+test("pagehide never sends a cart state ahead of a queued removal", async () => {
+  let release;
+  const page = started({ page: { href: "https://shop.example/cart" }, init: { apiBase: "" } });
+  page.respond = (call) =>
+    call.init.method === "POST" && !release ? new Promise((resolve) => (release = resolve)) : { status: 200, body: {} };
+
+  page.Cartsite.syncCart([item("sku-1", 1)]);
+  await page.clock.advance(300);
+  page.Cartsite.removeCart();
+  page.dispatch("pagehide");
+
+  assert.equal(page.beacons.length, 0);
+  release({ status: 200, body: {} });
+  await page.clock.advance(0);
+  assert.deepEqual(
+    page.fetches.map((call) => [call.init.method, call.init.keepalive]),
+    [
+      ["POST", false],
+      ["DELETE", true],
+    ],
+  );
 });
