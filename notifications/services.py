@@ -177,6 +177,7 @@ def sweep_run(
 
     if not dry_run:
         attribution_refresh(now=now, stores=store_ids)
+        _interrupted_release(now=now, stores=store_ids)
 
     scan = Cart.objects.open().filter(
         item_count__gt=0, last_activity_at__lte=now - first, last_activity_at__gt=now - horizon
@@ -215,6 +216,26 @@ def sweep_run(
         },
     )
     return summary
+
+
+INTERRUPTED_ERROR = "interrupted between claim and result: outcome unknown, not retried (no duplicate)"
+
+
+def _interrupted_release(*, now: datetime, stores) -> int:
+    """Messages left in `sending` by a sweep that died (older than the sweep lock's lifetime)
+    become failed/final: they may have gone out, so they are never sent again."""
+    stale = ReminderMessage.objects.filter(
+        status=ReminderMessage.Status.SENDING,
+        attempted_at__lt=now - timedelta(seconds=settings.NOTIFICATIONS_SWEEP_LOCK_SECONDS),
+    )
+    if stores is not None:
+        stale = stale.filter(store_id__in=stores)
+    return stale.update(
+        status=ReminderMessage.Status.FAILED,
+        error_kind=ReminderMessage.ErrorKind.FINAL,
+        last_error=INTERRUPTED_ERROR,
+        updated_at=timezone.now(),
+    )
 
 
 def sweep_run_exclusive(**options) -> SweepSummary | None:

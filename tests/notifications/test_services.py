@@ -523,3 +523,27 @@ def test_unsubscribe_stores_only_hashes_and_is_idempotent(due_cart):
         ("email", contact_hash("email", "anna@example.com")),
         ("phone", contact_hash("phone", "+4915112345678")),
     ]
+
+
+def test_a_message_left_sending_by_a_dead_sweep_is_closed_and_never_resent(due_cart, now):
+    # given a message claimed two hours ago by a sweep that died before recording the result
+    cart = due_cart(hours=30, phone="")
+    ReminderMessage.objects.create(
+        cart=cart,
+        store=cart.store,
+        stage=1,
+        channel="email",
+        status="sending",
+        attempts=1,
+        attempted_at=now - timedelta(hours=2),
+    )
+
+    # when the next sweep runs
+    summary = sweep_run(now=now, **EMAIL_ONLY)
+
+    # then the message is closed as failed/final and nothing is sent again
+    message = ReminderMessage.objects.get(cart=cart)
+    assert (message.status, message.error_kind) == ("failed", "final")
+    assert message.last_error.startswith("interrupted")
+    assert summary.first_sent == 0
+    assert mail.outbox == []
