@@ -320,20 +320,28 @@ class QueryCounter:
             self.slowest = sorted(self.slowest, key=lambda item: item[0], reverse=True)[: self.KEEP]
 
     def report(self, explain: bool = True) -> list[dict]:
-        """The slowest statements; the slowest SELECT also with its plan (EXPLAIN ANALYZE, run once more)."""
-        rows, explained = [], False
-        for seconds, sql, params in self.slowest:
+        """The slowest statements, with plans: the slowest SELECT with EXPLAIN ANALYZE (run once
+        more), the slowest statement overall, when it writes, with a plain EXPLAIN (not run)."""
+        rows, analysed = [], False
+        for position, (seconds, sql, params) in enumerate(self.slowest):
             row = {"ms": round(seconds * 1000, 1), "sql": " ".join(sql.split())[:600]}
-            if explain and not explained and sql.lstrip().upper().startswith("SELECT"):
-                explained = True
-                try:
-                    with connection.cursor() as cursor:
-                        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-                        row["plan"] = [line for (line,) in cursor.fetchall()][:60]
-                except Exception as exc:  # a plan is a bonus: never lose the measurement for it
-                    row["plan"] = [f"EXPLAIN failed: {type(exc).__name__}: {exc}"]
+            is_select = sql.lstrip().upper().startswith("SELECT")  # WITH … may write: never ANALYZE it
+            if explain and is_select and not analysed:
+                analysed = True
+                row["plan"] = self._explain("EXPLAIN (ANALYZE, BUFFERS) ", sql, params)
+            elif explain and position == 0 and not is_select:
+                row["plan"] = self._explain("EXPLAIN ", sql, params)
             rows.append(row)
         return rows
+
+    @staticmethod
+    def _explain(prefix: str, sql: str, params) -> list[str]:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(prefix + sql, params)
+                return [line for (line,) in cursor.fetchall()][:60]
+        except Exception as exc:  # a plan is a bonus: never lose the measurement for it
+            return [f"EXPLAIN failed: {type(exc).__name__}: {exc}"]
 
 
 def cmd_probe(args):
@@ -376,21 +384,37 @@ def _sweep_function():
     return sweep_run, ""
 
 
+def _stub_delivery() -> list[str]:
+    """Makes every reminder channel's send() succeed at once; returns the stubbed class names."""
+    channels = importlib.import_module("notifications.channels")
+    result_class = getattr(channels, "SendResult", None)
+    if result_class is None:
+        return []
+    stubbed = []
+    for name, value in vars(channels).items():
+        if inspect.isclass(value) and callable(getattr(value, "send", None)) and value.__module__ == channels.__name__:
+            value.send = lambda self, reminder, _result=result_class: _result(
+                provider_message_id=f"bench-{getattr(reminder, 'message_id', '')}"
+            )
+            stubbed.append(name)
+    return stubbed
+
+
 def cmd_sweep(args):
     """One sweep over the whole dataset: time, carts claimed, queries, batches, peak memory.
 
-    mode "scan_claim": the send step (`notifications.services._send_one`) is replaced by a no-op
-    in this process, so the figure is exactly scan + claim (the claimed rows stay `sending`).
+    mode "scan_claim": delivery (`send()` of every channel class in notifications.channels, where
+    templates are rendered and handed to SMTP or the WhatsApp API) answers success at once in this
+    process, so the figure is scan + claim + the sweep's own bookkeeping (links, result rows).
     mode "send": the real sweep, one batch, e-mail through Django's dummy backend and WhatsApp
     off: the cost per message of rendering and handing over a reminder."""
     sweep_run, reason = _sweep_function()
     if sweep_run is None:
         return {"available": False, "reason": reason}
-    services = sys.modules[sweep_run.__module__]
     if args.get("mode", "scan_claim") == "scan_claim":
-        if not hasattr(services, "_send_one"):
-            return {"available": False, "reason": "no separate send step to stub (_send_one)"}
-        services._send_one = lambda **kwargs: None
+        stubbed = _stub_delivery()
+        if not stubbed:
+            return {"available": False, "reason": "no channel with a send() in notifications.channels to stub"}
     parameters = inspect.signature(sweep_run).parameters
     kwargs = {name: value for name, value in (args.get("kwargs") or {}).items() if name in parameters}
     baseline_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -273,9 +273,10 @@ def render(results: dict, targets: dict, only: set) -> str:
         out += [
             "Carts built in SQL; 10 % of them due for stage 1 (abandoned 50–70 h ago, e-mail with consent), "
             "the rest converted, removed, without contact, without consent, recent or live. `sweep_run(batch_size="
-            "1000, enable_whatsapp=False)` in a fresh process per run, on emptied message tables, with the send "
-            "step (`_send_one`) stubbed out in that process: the figure is scan + claim. Peak RSS is the "
-            "process's (Django loaded: the baseline is most of it).",
+            "1000, enable_whatsapp=False)` in a fresh process per run, on emptied message tables, with delivery "
+            "(each channel's `send()`: template rendering, SMTP/WhatsApp) answering success at once in that "
+            "process: the figure is scan + claim + the sweep's bookkeeping (signed links, result rows). Peak "
+            "RSS is the process's (Django loaded: the baseline is most of it).",
             "",
             "| carts | seconds | claimed | claimed/s | scanned | scanned/s | batches | queries | queries/batch "
             "| peak RSS MB | RSS growth MB |",
