@@ -117,8 +117,8 @@ def test_a_sweep_over_10000_carts_keeps_memory_flat_and_queries_proportional_to_
     assert (small_sent, large_sent) == (1_000, 10_000)
     print(f"peak {small_peak} vs {large_peak} bytes; queries {small_queries} vs {large_queries}")
     assert large_peak < small_peak * 1.5 + 256 * 1024
+    # (measured: 93 vs 903 queries, about 9 per batch of 100 messages; peak about 1.2 vs 0.9 MB)
     per_batch_small = small_queries / 10
     per_batch_large = large_queries / 100
-    assert per_batch_large <= per_batch_small * 1.05
-    assert per_batch_large >= per_batch_small * 0.95
-    assert per_batch_large <= 110  # a handful per batch, plus one update per message sent
+    assert abs(per_batch_large - per_batch_small) <= 1
+    assert per_batch_large <= 10  # scan, log, suppressions, lock, cap, claim, results: not per message
