@@ -254,20 +254,20 @@ def render(results: dict, targets: dict, only: set) -> str:
             project, outcome = f"not run (harness error: {errors[name]})", "n/a"
         out.append(f"| {TITLES[name]} | {project} | {basis} | {ratio_text} | {target} | {outcome} |")
 
-    for name in ("track", "cart_sync"):
-        if name in benchmarks:
-            out += ["", f"## {TITLES[name]}", "", *_http_details(name, benchmarks[name])]
-    if "track_bulk" in benchmarks:
-        result = benchmarks["track_bulk"]
-        out += ["", f"## {TITLES['track_bulk']}", "", *_http_details("track_bulk", result)]
-        copy = result.get("copy", {})
-        out += [
-            "",
-            f"Raw `COPY` ceiling: {copy.get('connections')} sessions, {copy.get('batch')} rows per COPY and "
-            "transaction, into the same table and indexes: "
-            f"{spread([r['rows_per_s'] for r in copy.get('runs', [])], 0)} rows/s. "
-            "The ceiling app's bulk path is one multi-row `INSERT … SELECT FROM unnest(…)` per request.",
-        ]
+    for name in ("track", "track_bulk", "cart_sync"):
+        if name not in benchmarks:
+            continue
+        result = benchmarks[name]
+        out += ["", f"## {TITLES[name]}", "", *_http_details(name, result)]
+        if name == "track_bulk":
+            copy = result.get("copy", {})
+            out += [
+                "",
+                f"Raw `COPY` ceiling: {copy.get('connections')} sessions, {copy.get('batch')} rows per COPY and "
+                "transaction, into the same table and indexes: "
+                f"{spread([r['rows_per_s'] for r in copy.get('runs', [])], 0)} rows/s. "
+                "The ceiling app's bulk path is one multi-row `INSERT … SELECT FROM unnest(…)` per request.",
+            ]
     if "sweep" in benchmarks:
         out += ["", f"## {TITLES['sweep']}", ""]
         out += [
