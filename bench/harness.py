@@ -944,6 +944,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--carts", type=int, default=0, help="carts for the pages and the sweep (default 1,000,000)")
     parser.add_argument("--runs", type=int, default=0, help="runs per benchmark (default 3)")
     parser.add_argument(
+        "--render", action="store_true", help="only rewrite the Markdown from the last run's JSON (bench/.work/)"
+    )
+    parser.add_argument(
         "--deadline", default="", help="HH:MM UTC the run must end by: the events dataset shrinks to fit"
     )
     args = parser.parse_args(argv)
@@ -959,6 +962,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
     output = Path(args.output) if args.output else (WORK / "RESULTS-smoke.md" if args.smoke else BENCH / "RESULTS.md")
+    if args.render:
+        results = json.loads((WORK / f"results-{profile.name}.json").read_text())
+        output.write_text(render(results, TARGETS, only))
+        log(f"wrote {output} from bench/.work/results-{profile.name}.json")
+        return 0
     ensure_tools()
     bench = Bench(profile, only, args.keep)
     bench.output = output
