@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import hashlib
+import importlib.util
 import json
 import os
 import platform
@@ -103,6 +104,7 @@ FULL = Profile(
         {"worker_class": "gthread", "workers": 2, "threads": 8, "conn_max_age": 60},
         {"worker_class": "gthread", "workers": 4, "threads": 4, "conn_max_age": 60},
         {"worker_class": "gthread", "workers": 2, "threads": 4, "conn_max_age": 0},
+        {"worker_class": "gthread", "workers": 2, "threads": 4, "conn_max_age": 0, "pool": True},
     ],
 )
 SMOKE = Profile(
@@ -247,6 +249,8 @@ class Bench:
             "GUNICORN_THREADS": str(config["threads"]),
             "GUNICORN_LOGLEVEL": "warning",
         }
+        if config.get("pool"):
+            env["DJANGO_SETTINGS_MODULE"] = "bench.settings_pool"
         env["SECRET_KEY"] = self.env["SECRET_KEY"]
         # Production runs with a multi-process metrics directory (see cartsite/metrics.py): one per server.
         prometheus = WORK / f"prometheus-{self.profile.name}-{name}"
@@ -663,6 +667,9 @@ class Bench:
         events_table = self.plan["bulk"]["table"]
         rows = []
         for config in self.profile.configs:
+            if config.get("pool") and importlib.util.find_spec("psycopg_pool") is None:
+                rows.append({"config": config, "available": False, "reason": "psycopg-pool is not installed"})
+                continue
             process, url = self.gunicorn("config", "cartsite.wsgi:application", config)
             self.ready(process, url)
             if not self.path_available(url, self.store["pk"], {"track": "/api/cart-tracking/track"})["track"]:

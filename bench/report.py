@@ -164,6 +164,8 @@ def _config_text(config: dict) -> str:
     text = f"{config['worker_class']} {config['workers']}w"
     if config["worker_class"] == "gthread":
         text += f"×{config['threads']}t"
+    if config.get("pool"):
+        return text + f", psycopg pool of {config['threads']} per process"
     return text + f", CONN_MAX_AGE={config.get('conn_max_age', 60)}"
 
 
