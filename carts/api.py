@@ -381,7 +381,7 @@ class ActiveCartsView(APIView):
     )
     def get(self, request):
         store = request_store(request)
-        carts = selectors.carts_active(store=store).select_related("store")
+        carts = selectors.carts_active(store=store)
         return Response([active_cart_body(cart) for cart in carts])
 
 

@@ -50,7 +50,8 @@ def cart_get_for_checkout(*, store: Store, session_token: str | None = None, car
 def carts_active(*, store: Store, now=None, limit: int | None = None):
     """Open carts of the store active within CART_LIVE_WINDOW_MINUTES, newest activity first."""
     limit = limit or settings.CART_LIVE_MAX_ROWS
-    return Cart.objects.live(now=now).filter(store=store).order_by("-last_activity_at", "-id")[:limit]
+    carts = Cart.objects.live(now=now).filter(store=store).select_related("store")
+    return carts.order_by("-last_activity_at", "-id")[:limit]
 
 
 def carts_abandoned_with_contact(*, stores=None, now=None, after_hours=None):
