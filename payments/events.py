@@ -25,7 +25,7 @@ from django.utils import timezone
 from cartsite.errors import DomainError, NotFound, ServiceUnavailable, ValidationFailed
 from cartsite.metrics import STRIPE_EVENTS
 from payments.models import StripeEvent
-from payments.services import checkout_apply_stripe_session
+from payments.services import checkout_apply_stripe_session, subscription_apply_stripe
 
 logger = logging.getLogger("payments.webhook")
 
@@ -42,14 +42,22 @@ def _checkout_session_event(event: dict) -> str:
     return checkout_apply_stripe_session(stripe_session=event["data"]["object"], event_type=event["type"])
 
 
+def _subscription_event(event: dict) -> str:
+    return subscription_apply_stripe(
+        stripe_subscription=event["data"]["object"], deleted=event["type"] == "customer.subscription.deleted"
+    )
+
+
 EVENT_HANDLERS = {
     "checkout.session.completed": _checkout_session_event,
     "checkout.session.async_payment_succeeded": _checkout_session_event,
     "checkout.session.async_payment_failed": _checkout_session_event,
     "checkout.session.expired": _checkout_session_event,
+    "customer.subscription.updated": _subscription_event,
+    "customer.subscription.deleted": _subscription_event,
 }
 # Handler results that mean "nothing of ours was concerned".
-IGNORED_RESULTS = {"unknown_session"}
+IGNORED_RESULTS = {"unknown_session", "unknown_subscription"}
 
 
 @dataclass(frozen=True)

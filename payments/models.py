@@ -183,6 +183,9 @@ class Subscription(models.Model):
         CheckoutSession, on_delete=models.SET_NULL, null=True, blank=True, related_name="subscriptions"
     )
     stripe_customer_id = models.CharField(max_length=255, blank=True, default="")
+    stripe_subscription_id = models.CharField(
+        max_length=255, blank=True, default="", db_index=True, help_text="Stripe's sub_… for recurring plans"
+    )
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -181,7 +181,9 @@ def checkout_session_get_or_create(
     raise Conflict("The checkout session is being created by another request; retry")
 
 
-def subscription_activate(*, session: CheckoutSession, activated_at: datetime) -> Subscription:
+def subscription_activate(
+    *, session: CheckoutSession, activated_at: datetime, stripe_subscription_id: str = ""
+) -> Subscription:
     """Seed 004's "update user subscription to active": one row per (store, user, plan)."""
     subscription, created = Subscription.objects.get_or_create(
         store_id=session.store_id,
@@ -193,6 +195,7 @@ def subscription_activate(*, session: CheckoutSession, activated_at: datetime) -
             "started_at": activated_at,
             "checkout_session": session,
             "stripe_customer_id": session.stripe_customer_id,
+            "stripe_subscription_id": stripe_subscription_id,
             "updated_at": activated_at,
         },
     )
@@ -203,6 +206,7 @@ def subscription_activate(*, session: CheckoutSession, activated_at: datetime) -
             checkout_session=session,
             email=session.email or subscription.email,
             stripe_customer_id=session.stripe_customer_id or subscription.stripe_customer_id,
+            stripe_subscription_id=stripe_subscription_id or subscription.stripe_subscription_id,
             updated_at=activated_at,
         )
     return subscription
@@ -215,6 +219,7 @@ def checkout_session_complete(
     stripe_customer_id: str = "",
     amount: Decimal | None = None,
     completed_at: datetime | None = None,
+    stripe_subscription_id: str = "",
 ) -> bool:
     """pending → completed, once. The completing call also flags the cart converted (through
     carts' `cart_mark_converted`, order reference = the Stripe session id, amount = what was paid)
@@ -237,7 +242,9 @@ def checkout_session_complete(
                 converted_at=completed_at,
             )
         if session.plan_id and session.user_id:
-            subscription_activate(session=session, activated_at=completed_at)
+            subscription_activate(
+                session=session, activated_at=completed_at, stripe_subscription_id=stripe_subscription_id
+            )
     logger.info("checkout completed", extra={"checkout_session": str(session_id), "cart": str(session.cart_id)})
     return True
 
@@ -280,6 +287,38 @@ def checkout_session_transition(*, store: Store, session_id, status: str) -> Che
         )
     session.refresh_from_db()
     return session
+
+
+# Stripe subscription statuses → ours (https://docs.stripe.com/api/subscriptions/object#subscription_object-status).
+STRIPE_SUBSCRIPTION_STATUSES = {
+    "active": Subscription.Status.ACTIVE,
+    "trialing": Subscription.Status.ACTIVE,
+    "past_due": Subscription.Status.PAST_DUE,
+    "unpaid": Subscription.Status.PAST_DUE,
+    "canceled": Subscription.Status.CANCELLED,
+    "incomplete_expired": Subscription.Status.CANCELLED,
+}
+
+
+def subscription_apply_stripe(*, stripe_subscription: dict, deleted: bool = False) -> str:
+    """Follows a Stripe subscription's status (`customer.subscription.updated` / `.deleted`).
+    A cancelled subscription stays cancelled: a new purchase activates it again, not an update.
+    Returns `updated`, `unchanged` or `unknown_subscription`."""
+    rows = Subscription.objects.filter(stripe_subscription_id=stripe_subscription.get("id") or "-")
+    if deleted:
+        status = Subscription.Status.CANCELLED
+    else:
+        status = STRIPE_SUBSCRIPTION_STATUSES.get(stripe_subscription.get("status"))
+    changed = 0
+    if status is not None:
+        changed = (
+            rows.exclude(status=Subscription.Status.CANCELLED)
+            .exclude(status=status)
+            .update(status=status, updated_at=timezone.now())
+        )
+    if not changed and not rows.exists():
+        return "unknown_subscription"
+    return "updated" if changed else "unchanged"
 
 
 # --- create-checkout ---------------------------------------------------------------------
@@ -539,6 +578,7 @@ def checkout_apply_stripe_session(*, stripe_session: dict, event_type: str) -> s
             stripe_session_id=stripe_session_id,
             stripe_customer_id=stripe_session.get("customer") or "",
             amount=_paid_amount(stripe_session),
+            stripe_subscription_id=stripe_session.get("subscription") or "",
         )
         return "completed" if changed else "unchanged"
     if event_type == "checkout.session.async_payment_failed":

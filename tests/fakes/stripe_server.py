@@ -193,6 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
             "mode": params.get("mode", "payment"),
             "payment_status": "unpaid",
             "status": "open",
+            "subscription": None,
             "success_url": params.get("success_url"),
             "url": f"https://checkout.stripe.com/c/pay/{session_id}",
         }
@@ -275,6 +276,8 @@ class FakeStripe:
         with self.state.lock:
             session = self.state.sessions[session_id]
             session.update(status="complete", payment_status=payment_status, customer=customer)
+            if session.get("mode") == "subscription" and not session.get("subscription"):
+                session["subscription"] = f"sub_test_{secrets.token_hex(8)}"
             return dict(session)
 
     def expire_session(self, session_id: str) -> dict:

@@ -424,3 +424,31 @@ def test_webhook_without_a_configured_secret_is_503(post_webhook, settings):
 
     assert response.status_code == 503
     assert StripeEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_subscription_follows_stripe_until_cancelled(merchant_client, monthly_plan, fake_stripe, post_webhook):
+    body = merchant_client.post(
+        "/api/payments/create-checkout",
+        {"userId": "user-1", "email": "b@example.com", "plan": "pro-monthly"},
+        format="json",
+    ).json()
+    post_webhook(_paid_event(fake_stripe, body["stripeSessionId"]))
+    subscription = Subscription.objects.get()
+    stripe_subscription_id = fake_stripe.session(body["stripeSessionId"])["subscription"]
+    assert (subscription.status, subscription.stripe_subscription_id) == ("active", stripe_subscription_id)
+
+    def subscription_event(event_type, status):
+        return webhook_event(event_type, {"id": stripe_subscription_id, "object": "subscription", "status": status})
+
+    post_webhook(subscription_event("customer.subscription.updated", "past_due"))
+    assert Subscription.objects.get().status == "past_due"
+    post_webhook(subscription_event("customer.subscription.deleted", "canceled"))
+    assert Subscription.objects.get().status == "cancelled"
+    late = post_webhook(subscription_event("customer.subscription.updated", "active"))
+    assert late.json() == {"received": True, "status": "processed"}
+    assert Subscription.objects.get().status == "cancelled"
+    other = post_webhook(
+        webhook_event("customer.subscription.deleted", {"id": "sub_elsewhere", "object": "subscription"})
+    )
+    assert other.json() == {"received": True, "status": "ignored"}
