@@ -263,3 +263,16 @@ def test_demo_seed_creates_carts_in_every_state_idempotently(db):
         assert carts.filter(email_consent=True).exists() and carts.filter(email="", phone="").exists()
         assert carts.filter(item_count=0).exists()
     assert "demo-shop.myshopify.com: 240 demo carts" in out.getvalue()
+
+
+def test_cart_sync_without_on_conflict_falls_back_to_the_constraint_error(store, monkeypatch):
+    # given the portable path (SQLite for local use): insert, and on IntegrityError update
+    from django.db import connection
+
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    first = cart_sync(store=store, session_token="s", items=[item("a")])
+    second = cart_sync(store=store, session_token="s", items=[item("a", 2)])
+
+    assert (first.created, second.created) == (True, False)
+    assert first.cart.id == second.cart.id
+    assert Cart.objects.get().item_count == 2
