@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.core import signing
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -222,32 +222,44 @@ class Analytics:
         }
 
 
-def analytics(*, store: Store, filters: EventFilters, product_limit: int = BY_PRODUCT_LIMIT) -> Analytics:
-    """The analytics of API.md for one store and date range, in four set-based queries.
+def _any_title(events: QuerySet, product_id: str) -> str | None:
+    """One stored title of the product (no ORDER BY: the first index match ends the scan)."""
+    titles = events.filter(product_id=product_id, product_title__isnull=False).order_by()
+    return next(iter(titles.values_list("product_title", flat=True)[:1]), None)
 
-    `convertedSessions` counts tracked sessions whose cart (same store, `session_token` equal to
-    the event's `sessionId`) converted; it starts from the store's converted carts, usually far
-    fewer than its events, and probes the events through `idx_session_id`.
+
+def analytics(*, store: Store, filters: EventFilters, product_limit: int = BY_PRODUCT_LIMIT) -> Analytics:
+    """The analytics of API.md for one store and date range, as set-based queries.
+
+    Every aggregate reads only `idx_store_created` (store_name, created_at, id) and the columns
+    it includes (session_id, product_id, has_generated_image), so PostgreSQL answers them with
+    index-only scans of the range: totals come from the per-day counts, unique sessions from one
+    COUNT(DISTINCT), the top products from one GROUP BY (their titles are then read one row per
+    product). `convertedSessions` counts tracked sessions whose cart (same store,
+    `session_token` equal to the event's `sessionId`) converted: the store's converted carts
+    are semi-joined to the range's sessions.
     """
     events = events_query(store=store, filters=filters)
-    totals = events.aggregate(
-        total=Count("id"),
-        sessions=Count("session_id", distinct=True),
-        generated=Count("id", filter=Q(generated_image_url__isnull=False)),
-    )
-    by_day = [
-        DayCount(date=row["day"], events=row["events"])
-        for row in events.annotate(day=TruncDate("created_at", tzinfo=UTC))
+    by_day_rows = list(
+        events.annotate(day=TruncDate("created_at", tzinfo=UTC))
         .values("day")
-        .annotate(events=Count("id"))
+        .annotate(events=Count("id"), generated=Count("id", filter=Q(has_generated_image=True)))
         .order_by("day")
-    ]
-    by_product = [
-        ProductCount(product_id=row["product_id"], product_title=row["title"], events=row["events"])
-        for row in events.filter(product_id__isnull=False)
+    )
+    sessions = events.aggregate(sessions=Count("session_id", distinct=True))["sessions"]
+    top_products = list(
+        events.filter(product_id__isnull=False)
         .values("product_id")
-        .annotate(events=Count("id"), title=Max("product_title"))
+        .annotate(events=Count("id"))
         .order_by("-events", "product_id")[:product_limit]
+    )
+    by_product = [
+        ProductCount(
+            product_id=row["product_id"],
+            product_title=_any_title(events, row["product_id"]),
+            events=row["events"],
+        )
+        for row in top_products
     ]
     tracked = events.filter(session_id=OuterRef("session_token"))
     converted = (
@@ -256,10 +268,10 @@ def analytics(*, store: Store, filters: EventFilters, product_limit: int = BY_PR
         .aggregate(sessions=Count("session_token", distinct=True))["sessions"]
     )
     return Analytics(
-        total_events=totals["total"],
-        unique_sessions=totals["sessions"],
-        with_generated_image=totals["generated"],
+        total_events=sum(row["events"] for row in by_day_rows),
+        unique_sessions=sessions,
+        with_generated_image=sum(row["generated"] for row in by_day_rows),
         converted_sessions=converted,
-        by_day=by_day,
+        by_day=[DayCount(date=row["day"], events=row["events"]) for row in by_day_rows],
         by_product=by_product,
     )

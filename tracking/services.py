@@ -22,8 +22,8 @@ logger = logging.getLogger("tracking")
 
 ID_ATTEMPTS = 3
 STORE_MISMATCH_REASON = "Store mismatch"
-COLUMNS = [f.column for f in CartTrackingEvent._meta.concrete_fields]
-ATTNAMES = [f.attname for f in CartTrackingEvent._meta.concrete_fields]
+# The stored columns (the database computes generated ones itself).
+ATTNAMES = [f.attname for f in CartTrackingEvent._meta.concrete_fields if not f.generated]
 
 
 def _now_ms() -> datetime:
