@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from carts import schema, selectors, services  # noqa: F401 (schema registers the key scheme)
 from carts.auth import IsStorefront, IsStoreStaff, request_store
 from carts.models import Cart
-from cartsite.errors import NotFound, ValidationFailed
+from cartsite.errors import NotFound
 from cartsite.logging import mask_email, mask_text
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -27,45 +27,11 @@ def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _first_error(detail, prefix: str = "") -> tuple[str, str] | None:
-    """The first (field path, reason) in DRF's error detail, paths like `items[0].quantity`.
-
-    DRF reports list items as dicts keyed by index (ListField) or as lists with an empty entry
-    per valid item (ListSerializer); both become `[index]` and empty entries are skipped."""
-    if isinstance(detail, dict):
-        for key, value in detail.items():
-            if isinstance(value, dict | list) and not value:
-                continue
-            if isinstance(key, int):
-                path = f"{prefix}[{key}]"
-            elif key == "non_field_errors":
-                path = prefix
-            else:
-                path = f"{prefix}.{key}" if prefix else str(key)
-            return _first_error(value, path)
-        return None
-    if isinstance(detail, list):
-        for index, value in enumerate(detail):
-            if isinstance(value, dict | list):
-                if value:
-                    return _first_error(value, f"{prefix}[{index}]")
-                continue
-            return prefix, str(value)
-        return None
-    return prefix, str(detail)
-
-
 def validated(serializer_class, data) -> dict:
     """Validates a request body; the first error becomes a 400 naming its field."""
     serializer = serializer_class(data=data)
-    if serializer.is_valid():
-        return serializer.validated_data
-    field, reason = _first_error(serializer.errors) or ("", "Invalid request body")
-    if not field:
-        raise ValidationFailed(reason)
-    if reason == "This field is required.":
-        raise ValidationFailed(f"{field} is required", field=field, reason="Field is required")
-    raise ValidationFailed(f"{field}: {reason}", field=field, reason=reason)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 # --- request serializers ------------------------------------------------------------------

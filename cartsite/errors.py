@@ -125,23 +125,37 @@ def database_is_unreachable(exc: Exception) -> bool:
     return sqlstate.startswith(("08", "57P0")) or sqlstate == "53300"
 
 
-def _first_validation_error(detail, prefix=""):
-    """Walks DRF's nested error detail down to the first (field path, reason) pair."""
+def _first_validation_error(detail, prefix: str = "") -> tuple[str, str] | None:
+    """The first (field path, reason) in DRF's error detail, with paths like `items[0].quantity`.
+
+    DRF reports list items as dicts keyed by index (ListField) or as lists with an empty entry
+    per valid item (ListSerializer); both become `[index]`, and empty entries are skipped."""
     if isinstance(detail, dict):
         for key, value in detail.items():
-            path = key if key == "non_field_errors" else (f"{prefix}.{key}" if prefix else str(key))
-            return _first_validation_error(value, "" if key == "non_field_errors" else path)
+            if isinstance(value, dict | list) and not value:
+                continue
+            if isinstance(key, int):
+                path = f"{prefix}[{key}]"
+            elif key == "non_field_errors":
+                path = prefix
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
+            return _first_validation_error(value, path)
+        return None
     if isinstance(detail, list):
         for index, value in enumerate(detail):
             if isinstance(value, dict | list):
-                return _first_validation_error(value, f"{prefix}[{index}]" if prefix else f"[{index}]")
+                if value:
+                    return _first_validation_error(value, f"{prefix}[{index}]")
+                continue
             return prefix, str(value)
+        return None
     return prefix, str(detail)
 
 
 def describe_validation_error(detail) -> tuple[str, dict | None]:
     """The envelope's message and details for a DRF ValidationError detail."""
-    field, reason = _first_validation_error(detail)
+    field, reason = _first_validation_error(detail) or ("", "Invalid request body")
     if not field:
         return reason, None
     if reason == "This field is required.":
