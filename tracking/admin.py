@@ -69,10 +69,6 @@ class CartTrackingEventAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    @admin.display(boolean=True, description="generated image")
-    def has_generated_image(self, event):
-        return bool(event.generated_image_url)
-
     def has_add_permission(self, request):
         return False
 

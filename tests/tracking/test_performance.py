@@ -11,6 +11,7 @@ from tracking.services import _ROW_ORDER, events_record_bulk
 
 BATCH = 1000
 BATCHES = 10
+IP = "192.0.2.1"
 
 
 def _payload(n: int) -> dict:
@@ -37,7 +38,7 @@ def _raw_copy(store, payloads) -> None:
         (
             event_id_new(at_ms), store.pk, store.name, p["productId"], p["productTitle"], p["productUrl"],
             p["variantId"], p["customerEmail"], p["customerFirstName"], p["customerLastName"],
-            p["generatedImageUrl"], None, None, p["userAgent"], p["sessionId"], "192.0.2.1", now, now,
+            p["generatedImageUrl"], None, None, p["userAgent"], p["sessionId"], IP, now, now,
         )
         for p in payloads
     ]  # fmt: skip
@@ -49,13 +50,10 @@ def _raw_copy(store, payloads) -> None:
 
 
 def _rate(action) -> float:
-    best = 0.0
-    for _ in range(3):
-        started = time.perf_counter()
-        for _batch in range(BATCHES):
-            action()
-        best = max(best, BATCH * BATCHES / (time.perf_counter() - started))
-    return best
+    started = time.perf_counter()
+    for _batch in range(BATCHES):
+        action()
+    return BATCH * BATCHES / (time.perf_counter() - started)
 
 
 @pytest.mark.slow
@@ -63,8 +61,12 @@ def test_bulk_ingestion_reaches_most_of_raw_copy_speed(store):
     payloads = [_payload(n) for n in range(BATCH)]
     assert _ROW_ORDER[:3] == ["id", "store_id", "store_name"]
 
-    raw = _rate(lambda: _raw_copy(store, payloads))
-    service = _rate(lambda: events_record_bulk(store=store, payloads=payloads, ip_address="192.0.2.1"))
+    # Rounds alternate between the two, best of each, so a burst of load on the shared machine
+    # does not land on one side only.
+    raw = service = 0.0
+    for _round in range(3):
+        raw = max(raw, _rate(lambda: _raw_copy(store, payloads)))
+        service = max(service, _rate(lambda: events_record_bulk(store=store, payloads=payloads, ip_address=IP)))
 
     print(f"raw COPY {raw:,.0f} rows/s, events_record_bulk {service:,.0f} rows/s, ratio {service / raw:.2f}")
     assert CartTrackingEvent.objects.count() == 2 * 3 * BATCH * BATCHES
