@@ -1,5 +1,7 @@
 """Staff API of API.md "Abandonment notifications": run the sweep, statistics, per-cart metadata."""
 
+import uuid
+
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -24,8 +26,8 @@ def stores_for_request(request, requested: str | None):
 
 class ProcessOptionsSerializer(serializers.Serializer):
     batchSize = serializers.IntegerField(min_value=1, max_value=1000, default=100)
-    firstNotificationDelayHours = serializers.FloatField(min_value=0, default=24)
-    secondNotificationDelayHours = serializers.FloatField(min_value=0, default=48)
+    firstNotificationDelayHours = serializers.FloatField(min_value=0, max_value=services.MAX_DELAY_HOURS, default=24)
+    secondNotificationDelayHours = serializers.FloatField(min_value=0, max_value=services.MAX_DELAY_HOURS, default=48)
     enableWhatsApp = serializers.BooleanField(default=True)
     enableEmail = serializers.BooleanField(default=True)
     cursor = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=4000)
@@ -139,7 +141,11 @@ class CartReminderView(APIView):
     permission_classes = [IsStoreStaff]
 
     @extend_schema(responses=CartReminderSerializer, tags=["notifications"])
-    def get(self, request, cart_id):
+    def get(self, request, cart_id: str):
+        try:
+            cart_id = uuid.UUID(cart_id)
+        except ValueError:
+            raise NotFound("No such cart") from None
         cart = (
             Cart.objects.filter(pk=cart_id, store__in=stores_visible_to(request.user)).select_related("store").first()
         )

@@ -43,6 +43,8 @@ logger = logging.getLogger("notifications.sweep")
 SWEEP_LOCK_KEY = "notifications:abandonment-sweep-lock"
 CHANNEL_NAMES = ("whatsapp", "email")
 RETRYABLE_KINDS = (ReminderMessage.ErrorKind.RETRY, ReminderMessage.ErrorKind.ALERT)
+# Delays beyond a year make no sense for a cart reminder (and would overflow date arithmetic).
+MAX_DELAY_HOURS = 24 * 366
 
 
 @dataclass
@@ -131,10 +133,12 @@ def _due_stage(*, cart: Cart, channel: str, existing: dict, now: datetime, secon
 def _validate_options(*, batch_size: int, first_delay_hours: float, second_delay_hours: float) -> None:
     if not 1 <= batch_size <= 1000:
         raise ValidationFailed("batchSize must be between 1 and 1000", field="batchSize", reason="Out of range")
-    if first_delay_hours < 0:
-        raise ValidationFailed(
-            "firstNotificationDelayHours must not be negative", field="firstNotificationDelayHours", reason="Negative"
-        )
+    for name, value in (
+        ("firstNotificationDelayHours", first_delay_hours),
+        ("secondNotificationDelayHours", second_delay_hours),
+    ):
+        if not 0 <= value <= MAX_DELAY_HOURS:
+            raise ValidationFailed(f"{name} must be between 0 and {MAX_DELAY_HOURS}", field=name, reason="Out of range")
     if second_delay_hours <= first_delay_hours:
         raise ValidationFailed(
             "secondNotificationDelayHours must be greater than firstNotificationDelayHours",

@@ -7,7 +7,7 @@ urlpatterns = [
     # API paths (JSON envelope); mounted before admin.site.urls, so these win over the admin.
     path("admin/cart-abandonment", api.SweepStatisticsView.as_view(), name="cart-abandonment-stats"),
     path("admin/cart-abandonment/process", api.SweepProcessView.as_view(), name="cart-abandonment-process"),
-    path("admin/cart-abandonment/carts/<uuid:cart_id>", api.CartReminderView.as_view(), name="cart-abandonment-cart"),
+    path("admin/cart-abandonment/carts/<str:cart_id>", api.CartReminderView.as_view(), name="cart-abandonment-cart"),
     # Admin page.
     path("admin/notifications/stats/", admin.site.admin_view(admin_views.statistics_view), name="notifications-stats"),
     # Customer pages (HTML).

@@ -316,3 +316,29 @@ def test_unsubscribe_get_changes_nothing(due_cart):
     cart = due_cart()
     Client().get(f"/u/{links.unsubscribe_token(cart_id=cart.id)}")
     assert Suppression.objects.count() == 0
+
+
+def test_a_malformed_cart_id_is_an_envelope_404(staff_client):
+    response = staff_client.get("/admin/cart-abandonment/carts/not-a-uuid")
+
+    assert response.status_code == 404
+    assert response.json() == {"status": "error", "error": "Not Found", "message": "No such cart"}
+
+
+@pytest.mark.parametrize("hours", [-1, 8785, 6.9e307])
+def test_delays_out_of_range_are_a_400(staff_client, hours):
+    response = staff_client.post(
+        PROCESS, {"firstNotificationDelayHours": 0, "secondNotificationDelayHours": hours}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["details"]["field"] == "secondNotificationDelayHours"
+
+
+@pytest.mark.parametrize(("store_name", "status"), [("a\x00b", 400), ("", 200), ("x" * 300, 400)])
+def test_odd_store_names_are_a_400_not_a_server_error(staff_client, store_name, status):
+    response = staff_client.get(STATS, {"store": store_name})
+
+    assert response.status_code == status
+    if status == 400:
+        assert response.json()["details"] == {"field": "store", "reason": "Invalid store name"}
