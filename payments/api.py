@@ -138,6 +138,10 @@ class CreateCheckoutView(APIView):
         )
 
 
+class CheckoutSessionQuery(serializers.Serializer):
+    userId = serializers.CharField(max_length=255)
+
+
 class CheckoutSessionCreateRequest(serializers.Serializer):
     userId = serializers.CharField(max_length=255)
     email = serializers.EmailField(max_length=255)
@@ -160,10 +164,9 @@ class CheckoutSessionView(APIView):
     )
     def get(self, request):
         store = request_store(request)
-        user_id = (request.query_params.get("userId") or "").strip()
-        if not user_id:
-            raise ValidationFailed("userId is required", field="userId", reason="Field is required")
-        session = checkout_session_latest(store=store, user_id=user_id)
+        query = CheckoutSessionQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        session = checkout_session_latest(store=store, user_id=query.validated_data["userId"])
         if session is None:
             raise NotFound("No checkout session for this user")
         return Response(checkout_session_body(session))

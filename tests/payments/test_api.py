@@ -469,3 +469,13 @@ def test_patch_completed_converts_the_cart_like_a_payment(merchant_client, make_
     assert response.json()["cartId"] == str(cart.id)
     cart.refresh_from_db()
     assert (cart.order_reference, cart.order_amount) == (created["stripeSessionId"], Decimal("24.50"))
+
+
+@pytest.mark.parametrize(("user_id", "reason"), [("", "Field is required"), ("a\x00b", None), ("x" * 256, None)])
+def test_get_with_an_unusable_user_id_is_400(merchant_client, user_id, reason):
+    response = merchant_client.get(SESSION, {"userId": user_id} if user_id else {})
+
+    assert response.status_code == 400
+    assert response.json()["details"]["field"] == "userId"
+    if reason:
+        assert response.json()["details"]["reason"] == reason
