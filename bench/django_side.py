@@ -27,7 +27,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from bench.plan import _default_spec, ceiling_plan, tracking_model  # noqa: E402
+from bench.plan import _default_spec, ceiling_plan, tracking_model, writable_fields  # noqa: E402
 
 STORE_COUNT = 10
 ADMIN_USERNAME = "bench-admin"
@@ -217,7 +217,7 @@ def cmd_build_carts(args):
         "removed_at": f"CASE WHEN {segment('removed')} THEN now() - idle END",
     }
     columns, values = [], []
-    for field in Cart._meta.concrete_fields:
+    for field in writable_fields(Cart):
         columns.append(connection.ops.quote_name(field.column))
         values.append(expressions.get(field.column) or _literal(_default_spec(field)))
     sql = (
@@ -256,7 +256,7 @@ def cmd_build_events(args):
         "updated_at": "ts",
     }
     columns, values = [], []
-    for field in model._meta.concrete_fields:
+    for field in writable_fields(model):
         columns.append(connection.ops.quote_name(field.column))
         values.append(expressions.get(field.column) or _literal(_default_spec(field)))
     sql = (

@@ -16,6 +16,12 @@ from django.db.models import NOT_PROVIDED, JSONField
 OPEN_CART_CONFLICT = "(store_id, session_token) WHERE converted_at IS NULL AND removed_at IS NULL"
 
 
+def writable_fields(model) -> list:
+    """The columns an INSERT writes: concrete fields less those the database computes itself
+    (GeneratedField), which take no value."""
+    return [field for field in model._meta.concrete_fields if not getattr(field, "generated", False)]
+
+
 def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
@@ -56,7 +62,7 @@ def event_specs(store) -> tuple[list[str], list[list], list[str]]:
     """Columns, value specs and SQL types of the tracking events table, as the ceiling fills them."""
     model = tracking_model()
     columns, specs, types = [], [], []
-    for field in model._meta.concrete_fields:
+    for field in writable_fields(model):
         if field.primary_key and field.get_internal_type() in ("AutoField", "BigAutoField"):
             continue
         name = field.name
@@ -86,7 +92,7 @@ def cart_specs(store) -> tuple[list[str], list[list]]:
     from carts.models import Cart
 
     columns, specs = [], []
-    for field in Cart._meta.concrete_fields:
+    for field in writable_fields(Cart):
         name = field.name
         spec = {
             "id": ["uuid"],
