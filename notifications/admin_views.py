@@ -15,7 +15,8 @@ CHART_HEIGHT = 140
 
 def bar_chart(*, title: str, points: list, values: list[float], unit: str = "") -> dict:
     """Bars laid out for the template (coordinates only, so the template escapes nothing raw)."""
-    peak = max(values) if values and max(values) > 0 else 1
+    highest = max(values) if values else 0
+    peak = highest if highest > 0 else 1  # the scale; an empty chart draws no bars
     slot = CHART_WIDTH / max(len(values), 1)
     bars = []
     for index, (point, value) in enumerate(zip(points, values, strict=True)):
@@ -33,7 +34,9 @@ def bar_chart(*, title: str, points: list, values: list[float], unit: str = "") 
         "title": title,
         "bars": bars,
         "total": round(sum(values), 2),
-        "peak": peak,
+        "peak": highest,
+        "first_date": points[0].date if points else "",
+        "last_date": points[-1].date if points else "",
         "width": CHART_WIDTH,
         "height": CHART_HEIGHT,
         "unit": unit,
