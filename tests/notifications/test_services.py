@@ -547,3 +547,25 @@ def test_a_message_left_sending_by_a_dead_sweep_is_closed_and_never_resent(due_c
     assert message.last_error.startswith("interrupted")
     assert summary.first_sent == 0
     assert mail.outbox == []
+
+
+def test_a_cart_converted_between_scan_and_claim_is_not_messaged(due_cart, now, monkeypatch):
+    # given a cart that converts after the sweep read it but before the message is claimed
+    from notifications import services
+
+    cart = due_cart(phone="")
+    read_recipients = services._recent_recipients
+
+    def convert_then_read(candidates, at):
+        cart_mark_converted(cart_id=cart.id, amount=Decimal("1"), converted_at=at)
+        return read_recipients(candidates, at)
+
+    monkeypatch.setattr(services, "_recent_recipients", convert_then_read)
+
+    # when the sweep claims and sends
+    summary = sweep_run(now=now, **EMAIL_ONLY)
+
+    # then the claim saw the conversion: nothing claimed, nothing sent
+    assert summary.first_sent == 0
+    assert ReminderMessage.objects.count() == 0
+    assert mail.outbox == []
