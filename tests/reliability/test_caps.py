@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import override_settings
 
-import carts.services
 from carts.caps import store_cart_creation_allow, store_cart_creation_check
 from carts.models import Cart
 from cartsite.errors import RateLimited
@@ -59,22 +58,6 @@ def test_cart_creation_cap_fails_open_when_redis_is_down(store, settings):
     assert answers == [True, True, True]
 
 
-@pytest.fixture
-def cart_sync_with_the_cap_hooked(monkeypatch):
-    """cart_sync as it is with the proposed hook-up: the check right after a new cart's insert,
-    inside the same transaction (so a refused creation leaves no row)."""
-    original = carts.services._insert_open_cart
-
-    def insert_then_check(cart):
-        inserted = original(cart)
-        if inserted:
-            store_cart_creation_check(store=cart.store)
-        return inserted
-
-    monkeypatch.setattr(carts.services, "_insert_open_cart", insert_then_check)
-
-
-@pytest.mark.usefixtures("cart_sync_with_the_cap_hooked")
 def test_the_hooked_sync_refuses_new_carts_over_the_cap_but_keeps_updating(storefront_client, store, settings):
     settings.CARTS_PER_STORE_PER_HOUR = 2
     item = [{"productId": "sku-1", "quantity": 1, "price": 5}]
