@@ -3,6 +3,7 @@
 import gzip
 import json
 import logging
+import operator
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from django.utils import timezone
 from carts.models import Store
 from cartsite.errors import DomainError, Forbidden
 from tracking.inputs import EventInput, event_input_clean
-from tracking.models import CartTrackingEvent, event_id_new
+from tracking.models import CartTrackingEvent, event_id_new, event_ids_new
 
 logger = logging.getLogger("tracking")
 
@@ -124,7 +125,11 @@ def events_record_bulk(*, store: Store, payloads: list, ip_address: str | None =
     for _attempt in range(ID_ATTEMPTS):
         now = _now_ms()
         at_ms = _epoch_ms(now)
-        rows = [(event_id_new(at_ms), store.pk, *_event_tuple(event), ip_address, now, now) for event in events]
+        ids = event_ids_new(len(events), at_ms)
+        rows = [
+            (event_id, store.pk, *_event_tuple(event), ip_address, now, now)
+            for event_id, event in zip(ids, events, strict=True)
+        ]
         try:
             with transaction.atomic():
                 _rows_insert(rows)
@@ -140,8 +145,11 @@ _EVENT_FIELDS = [name for name in ATTNAMES if name not in ("id", "store_id", "ip
 _ROW_ORDER = ["id", "store_id", *_EVENT_FIELDS, "ip_address", "created_at", "updated_at"]
 
 
+_event_values = operator.attrgetter(*_EVENT_FIELDS)
+
+
 def _event_tuple(event: EventInput) -> tuple:
-    return tuple(getattr(event, name) for name in _EVENT_FIELDS)
+    return _event_values(event)
 
 
 def _rows_insert(rows: list[tuple]) -> None:
