@@ -325,3 +325,18 @@ def test_a_message_failing_three_times_is_not_tried_a_fourth_time(due_carts, wha
 
     assert [s.by_channel["whatsapp"]["failed"] for s in summaries] == [3, 3, 3, 0]
     assert messages_by_channel("whatsapp") == [("failed", "retry", 3)] * 3
+
+
+@pytest.mark.django_db
+def test_redis_down_the_scheduled_sweep_sends_nothing_rather_than_risk_twice(make_cart, settings):
+    from notifications.tasks import abandonment_sweep
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    make_cart(email="a@example.com", email_consent=True, idle=timedelta(hours=30))
+
+    with override_settings(CACHES=DEAD_REDIS), pytest.raises(Exception) as failed:
+        abandonment_sweep()
+
+    # The lock cannot be taken: the task fails (Celery logs it, beat runs it again next hour).
+    assert "Connection" in type(failed.value).__name__ or "connect" in str(failed.value).lower()
+    assert ReminderMessage.objects.count() == 0
