@@ -1,4 +1,4 @@
-"""Fixtures of the reliability suites: JSON log capture and the site URLs with the erasure door."""
+"""Fixtures of the reliability suites: JSON log capture, dead dependencies, the fake Stripe API."""
 
 import io
 import json
@@ -62,22 +62,47 @@ def database_refusing_connections():
         connection.settings_dict.update(original)
 
 
-def database_connection_terminate() -> None:
-    """Kills this thread's PostgreSQL backend from another session, as a server restart or a
-    failover does; waits until it is gone. The next statement on the connection fails."""
-    connection = connections["default"]
-    connection.ensure_connection()
-    pid = connection.connection.info.backend_pid
-    settings_dict = connection.settings_dict
-    with psycopg.connect(
+def _admin_connection():
+    settings_dict = connections["default"].settings_dict
+    return psycopg.connect(
         host=settings_dict["HOST"],
         port=settings_dict["PORT"] or 5432,
         user=settings_dict["USER"],
         password=settings_dict["PASSWORD"] or None,
         dbname=settings_dict["NAME"],
         autocommit=True,
-    ) as admin:
-        assert admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid]).fetchone()[0] is True
+    )
+
+
+DIE_ON_ROW_SQL = """
+CREATE OR REPLACE FUNCTION reliability_die_on_row() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE seen int := coalesce(nullif(current_setting('reliability.rows', true), ''), '0')::int + 1;
+BEGIN
+    PERFORM set_config('reliability.rows', seen::text, false);
+    IF seen >= TG_ARGV[0]::int THEN
+        PERFORM pg_terminate_backend(pg_backend_pid());
+    END IF;
+    RETURN NEW;
+END $$;
+"""
+
+
+@contextmanager
+def database_dies_while_inserting(table: str, *, on_row: int = 1):
+    """The PostgreSQL backend that inserts the `on_row`-th row into `table` (in one session)
+    terminates itself there, as a crash, restart or failover ends it: a real mid-statement fault,
+    whatever code path does the insert (INSERT, bulk INSERT, COPY)."""
+    with _admin_connection() as admin:
+        admin.execute(DIE_ON_ROW_SQL)
+        admin.execute(
+            f"CREATE TRIGGER reliability_die BEFORE INSERT ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION reliability_die_on_row({int(on_row)})"
+        )
+    try:
+        yield
+    finally:
+        with _admin_connection() as admin:
+            admin.execute(f"DROP TRIGGER IF EXISTS reliability_die ON {table}")
 
 
 @pytest.fixture

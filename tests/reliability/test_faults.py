@@ -11,8 +11,6 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-import carts.services
-import tracking.services
 from carts.models import Cart
 from notifications.models import ReminderMessage
 from notifications.services import sweep_run
@@ -22,13 +20,11 @@ from tests.fakes.whatsapp_server import FakeWhatsApp
 from tests.reliability.conftest import (
     DEAD_REDIS,
     closed_port,
-    database_connection_terminate,
+    database_dies_while_inserting,
     database_refusing_connections,
     log_lines,
 )
 from tracking.models import CartTrackingEvent
-
-pytestmark = pytest.mark.urls("tests.reliability.urls")
 
 ITEM = {"productId": "sku-1", "quantity": 2, "price": 12.25}
 EVENT = {"storeName": "MyShop", "productId": "sku-1", "sessionId": "s-1"}
@@ -113,16 +109,9 @@ def test_the_stripe_webhook_with_the_database_refusing_is_a_503_that_stripe_retr
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_database_dropping_the_connection_in_the_middle_of_a_first_sync_writes_nothing(callers, store, monkeypatch):
-    original = carts.services._insert_open_cart
-
-    def insert_after_the_server_went_away(cart):
-        database_connection_terminate()
-        return original(cart)
-
-    monkeypatch.setattr(carts.services, "_insert_open_cart", insert_after_the_server_went_away)
-    response = callers["storefront"].post("/cart/sync", {"session_token": "s-1", "items": [ITEM]}, format="json")
-    monkeypatch.undo()
+def test_the_database_dropping_the_connection_in_the_middle_of_a_first_sync_writes_nothing(callers, store):
+    with database_dies_while_inserting("carts_cart"):
+        response = callers["storefront"].post("/cart/sync", {"session_token": "s-1", "items": [ITEM]}, format="json")
     again = callers["storefront"].post("/cart/sync", {"session_token": "s-1", "items": [ITEM]}, format="json")
 
     assert response.status_code == 503
@@ -133,21 +122,12 @@ def test_the_database_dropping_the_connection_in_the_middle_of_a_first_sync_writ
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_database_dropping_the_connection_while_a_bulk_call_stores_writes_none_of_it(callers, monkeypatch):
-    original = tracking.services.event_id_new
-    calls = []
-
-    def id_after_the_server_went_away(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:  # in the middle of the batch
-            database_connection_terminate()
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(tracking.services, "event_id_new", id_after_the_server_went_away)
-    response = callers["storefront"].post(
-        "/api/cart-tracking/track/bulk", {"events": [EVENT, EVENT, EVENT]}, format="json"
-    )
-    monkeypatch.undo()
+def test_the_database_dropping_the_connection_while_a_bulk_call_stores_writes_none_of_it(callers):
+    with database_dies_while_inserting("cart_tracking_events", on_row=2):
+        response = callers["storefront"].post(
+            "/api/cart-tracking/track/bulk", {"events": [EVENT, EVENT, EVENT]}, format="json"
+        )
+    again = callers["storefront"].post("/api/cart-tracking/track/bulk", {"events": [EVENT, EVENT]}, format="json")
 
     assert response.status_code == 503
     assert response.json() == {
@@ -156,7 +136,8 @@ def test_the_database_dropping_the_connection_while_a_bulk_call_stores_writes_no
         "message": "Database service unavailable",
         "code": "DATABASE_UNAVAILABLE",
     }
-    assert CartTrackingEvent.objects.count() == 0
+    assert again.status_code == 200
+    assert sorted(CartTrackingEvent.objects.values_list("id", flat=True)) == sorted(again.json()["data"]["ids"])
 
 
 # --- Redis down ---------------------------------------------------------------------------

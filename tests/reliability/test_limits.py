@@ -10,8 +10,6 @@ from rest_framework.test import APIClient
 from carts.models import Cart
 from tracking.models import CartTrackingEvent
 
-pytestmark = pytest.mark.urls("tests.reliability.urls")
-
 ITEM = {"productId": "sku-1", "quantity": 1, "price": 5}
 
 
@@ -147,8 +145,9 @@ def nested(depth: int) -> str:
 def test_a_deeply_nested_body_is_refused_not_a_server_error(clients, caller, path):
     response = clients[caller].post(path, data=nested(5000), content_type="application/json")
 
-    assert response.status_code in (400, 413)
-    assert response.json()["status"] == "error"
+    assert response.status_code == 400
+    assert response.json()["error"] == "Validation Error"
+    assert response.json()["message"].startswith("JSON nesting is")
 
 
 def test_a_deeply_nested_webhook_body_without_a_valid_signature_is_400(clients):
@@ -160,8 +159,14 @@ def test_a_deeply_nested_webhook_body_without_a_valid_signature_is_400(clients):
 
 
 @pytest.mark.parametrize(("caller", "path"), [d for d in JSON_DOORS if "webhook" not in d[1]])
-def test_moderately_nested_bodies_are_answered_without_a_server_error(clients, caller, path):
-    response = clients[caller].post(path, data=nested(200), content_type="application/json")
+def test_nesting_just_past_the_limit_is_refused_and_at_the_limit_it_is_parsed(clients, caller, path, settings):
+    limit = settings.API_MAX_JSON_DEPTH
 
-    # Unknown keys are ignored (the sweep's options), anything else is a validation error.
-    assert response.status_code < 500
+    past = clients[caller].post(path, data=nested(limit + 1), content_type="application/json")
+    at = clients[caller].post(path, data=nested(limit), content_type="application/json")
+
+    assert past.status_code == 400
+    assert past.json()["message"] == f"JSON nesting is deeper than {limit} levels"
+    # Parsed: what follows is the door's own answer (unknown keys ignored, or a validation error).
+    assert at.status_code < 500
+    assert not at.content.decode().count("JSON nesting")

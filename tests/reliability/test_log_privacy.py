@@ -18,8 +18,6 @@ from tests.fakes.stripe_server import sign_webhook
 from tests.fakes.whatsapp_server import FakeWhatsApp
 from tests.reliability.conftest import log_lines
 
-pytestmark = pytest.mark.urls("tests.reliability.urls")
-
 EMAIL = "jane.doe@example.com"
 PHONE = "+4915112345678"
 # Every way the two could appear: as typed, URL-encoded, without the plus, local part alone.

@@ -17,8 +17,6 @@ from notifications.services import sweep_run
 from payments.models import CheckoutSession, StripeEvent
 from tracking.models import CartTrackingEvent, event_id_new
 
-pytestmark = pytest.mark.urls("tests.reliability.urls")
-
 EMAIL = "jane.doe@example.com"
 PHONE = "+4915112345678"
 ERASURE = "/api/privacy/erasure"

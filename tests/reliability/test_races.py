@@ -11,7 +11,7 @@ from carts.models import Cart
 from notifications.models import Suppression
 from tracking.models import EVENT_ID_PATTERN, CartTrackingEvent
 
-pytestmark = [pytest.mark.urls("tests.reliability.urls"), pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 EMAIL = "jane.doe@example.com"
 PHONE = "+4915112345678"
