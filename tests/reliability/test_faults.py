@@ -1,7 +1,9 @@
 """Faults made for real: PostgreSQL refusing or dropping connections, Redis gone, the SMTP server
 and the WhatsApp API down or hanging. Never a 500, nothing half-written, nothing lost for good."""
 
+import asyncio
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -321,3 +323,44 @@ def test_redis_down_the_scheduled_sweep_sends_nothing_rather_than_risk_twice(mak
     # The lock cannot be taken: the task fails (Celery logs it, beat runs it again next hour).
     assert "Connection" in type(failed.value).__name__ or "connect" in str(failed.value).lower()
     assert ReminderMessage.objects.count() == 0
+
+
+class SlowToAccept:
+    """An SMTP server that takes the message and answers only after `delay` seconds."""
+
+    def __init__(self, delay: float):
+        self.delay = delay
+        self.accepted: list[str] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(self.delay)
+        self.accepted.extend(envelope.rcpt_tos)
+        return "250 OK"
+
+
+@pytest.mark.django_db
+def test_an_smtp_server_slower_than_the_timeout_after_data_leaves_the_mail_retryable(
+    make_cart, smtp_settings, settings
+):
+    # given a server that answers the end of DATA only after EMAIL_TIMEOUT (1 s) has passed
+    cart = make_cart(email="a@example.com", email_consent=True, idle=timedelta(hours=30))
+    slow = SlowToAccept(delay=1.5)
+    controller = Controller(slow, hostname="127.0.0.1", port=closed_port())
+    controller.start()
+    try:
+        smtp_settings.EMAIL_PORT = controller.port
+        first = sweep_run(now=timezone.now(), enable_whatsapp=False)
+        time.sleep(1)  # the server finishes its (late) acceptance
+        slow.delay = 0
+        second = sweep_run(now=timezone.now(), enable_whatsapp=False)
+    finally:
+        controller.stop()
+
+    # then the timed-out send is a retryable failure and the next sweep sends it again:
+    assert first.by_channel["email"] == {"sent": 0, "failed": 1}
+    assert second.by_channel["email"] == {"sent": 1, "failed": 0}
+    assert messages_by_channel("email") == [("sent", "", 2)]
+    # This server drops a message whose client left before the final reply, so it went out once.
+    # A server that commits before replying would hold it twice (RFC 1047): SMTP has no
+    # idempotency key, so e-mail is at-least-once at this one edge (docs/reliability.md).
+    assert slow.accepted == [cart.email]
