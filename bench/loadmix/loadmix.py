@@ -459,6 +459,99 @@ def count(keys, ledger: Ledger, fakes: Fakes, sweeps: list) -> dict:
     }
 
 
+def markdown(result: dict, verdict: dict, args) -> str:
+    """bench/RELIABILITY.md from one run's result."""
+    by_kind = result["by_kind"]
+    lines = [
+        "# Reliability under load",
+        "",
+        'Written by `bench/loadmix/run` (method: docs/reliability.md "Load"; code: bench/loadmix/loadmix.py).',
+        f"Run finished {result['finished_at']} on {os.cpu_count()} cores shared with PostgreSQL, Redis, the",
+        "Celery worker, the fakes and the load generator itself (all on 127.0.0.1).",
+        "",
+        f"    bench/loadmix/run --duration {args.duration} --clients {args.clients} --due-carts {args.due_carts}"
+        f" --sweep-every {args.sweep_every}",
+        "",
+        "Stack: gunicorn (2 gthread workers x 4 threads, production settings, DEBUG off), PostgreSQL,",
+        "Redis (cache, rate limits, broker), one Celery worker on every queue, the test suite's fake",
+        "Stripe and WhatsApp APIs, an aiosmtpd SMTP sink.",
+        "",
+        "## Verdict",
+        "",
+        "| property | holds |",
+        "| --- | --- |",
+        *[f"| {name} | {'yes' if ok else '**no**'} |" for name, ok in verdict.items()],
+        "",
+        "## Traffic",
+        "",
+        f"{result['requests']} requests in {result['duration_s']} s ({result['requests_per_s']} req/s) from"
+        f" {result['clients']} client threads; transport errors: {sum(result['transport_errors'].values())}.",
+        "",
+        "| request | answers | p50 ms | p99 ms |",
+        "| --- | --- | --- | --- |",
+    ]
+    for kind, statuses in by_kind.items():
+        p50, p99 = result["latency_p50_p99_ms"].get(kind, ["-", "-"])
+        answers = ", ".join(f"{n} x {status}" for status, n in statuses.items())
+        lines.append(f"| {kind} | {answers} | {p50} | {p99} |")
+    sweeps = result["sweeps"]
+    lines += [
+        "",
+        "`sync` includes syncs carrying contact and consent; `checkout` is create-checkout for a",
+        "synced cart, each completed at the fake Stripe and announced by a signed webhook, a quarter of",
+        "them delivered twice. 404s are reads of sessions with no open cart (converted or never synced).",
+        "",
+        "## Counts",
+        "",
+        "| what | count |",
+        "| --- | --- |",
+        f"| 5xx answers | {result['server_errors']} |",
+        f"| tracking events acknowledged (200, ids) | {result['events_acknowledged']}"
+        f" ({result['events_acknowledged_unique']} distinct ids) |",
+        f"| tracking event rows stored | {result['events_stored']} |",
+        f"| acknowledged events missing / rows never acknowledged | {result['events_lost']}"
+        f" / {result['events_unacknowledged_rows']} |",
+        f"| carts created (201) / cart rows / distinct cart ids | {result['carts_created_201']}"
+        f" / {result['cart_rows']} / {result['cart_ids_unique']} |",
+        f"| sessions with two open carts | {result['duplicate_open_carts']} |",
+        f"| webhook deliveries / distinct events / events stored | {result['webhook_deliveries']}"
+        f" / {result['webhook_events_unique']} / {result['stripe_events_stored']} |",
+        f"| checkout sessions completed / carts converted | {result['checkouts_completed']}"
+        f" / {result['carts_converted']} |",
+        f"| reminders recorded sent (e-mail / WhatsApp) | {result['reminders_sent']['email']}"
+        f" / {result['reminders_sent']['whatsapp']} |",
+        f"| messages the SMTP sink / fake WhatsApp received | {result['mail_received']}"
+        f" / {result['whatsapp_received']} |",
+        f"| recipients messaged twice (e-mail / WhatsApp) | {result['mail_recipients_twice']}"
+        f" / {result['whatsapp_recipients_twice']} |",
+        f"| reminder rows by status | {result['reminder_rows_by_status']} |",
+        "",
+        "## Sweeps",
+        "",
+        f"{len(sweeps)} sweeps ran during the traffic: on the Celery worker every {args.sweep_every} s, and one",
+        "through `POST /admin/cart-abandonment/process` at the same moment as the first Celery sweep,",
+        f"over {args.due_carts} carts prepared to be due for stage 1 on both channels.",
+        "",
+        "| via | outcome |",
+        "| --- | --- |",
+    ]
+    for sweep in sweeps:
+        body = sweep.get("body") or sweep.get("result") or {}
+        if sweep.get("error"):
+            outcome = sweep["error"]
+        elif "skipped" in body and isinstance(body["skipped"], str):
+            outcome = body["skipped"]
+        else:
+            outcome = (
+                f"processed {body.get('processed')}, sent {body.get('firstSent')} + {body.get('secondSent')},"
+                f" errors {body.get('errors')}"
+            )
+        lines.append(f"| {sweep['via']} | {outcome} |")
+    if result["server_error_samples"]:
+        lines += ["", "## 5xx samples", ""] + [f"- `{sample}`" for sample in result["server_error_samples"]]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=180, help="seconds of traffic (default 180)")
@@ -467,6 +560,7 @@ def main(argv=None) -> int:
     parser.add_argument("--due-carts", type=int, default=300, help="carts due for a reminder at the start")
     parser.add_argument("--sweep-every", type=int, default=45, help="seconds between Celery sweeps")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--write", action="store_true", help="write the figures to bench/RELIABILITY.md")
     args = parser.parse_args(argv)
     WORK.mkdir(exist_ok=True)
     port = free_port()
@@ -554,6 +648,10 @@ def main(argv=None) -> int:
         "webhooks stored once": result["stripe_events_stored"] == result["webhook_events_unique"],
     }
     log("verdict: " + ", ".join(f"{name}: {'yes' if ok else 'NO'}" for name, ok in verdict.items()))
+    (WORK / "RELIABILITY.md").write_text(markdown(result, verdict, args))
+    if args.write:
+        (ROOT / "bench" / "RELIABILITY.md").write_text(markdown(result, verdict, args))
+        log("wrote bench/RELIABILITY.md")
     return 0 if all(verdict.values()) else 1
 
 
