@@ -5,7 +5,7 @@ a Redis database of its own, gunicorn with the production settings (DEBUG off), 
 worker on every queue, a fake Stripe API and a fake WhatsApp Cloud API (the test suite's), and a
 real SMTP sink (aiosmtpd). Client threads send a weighted mix for `--duration` seconds:
 
-    cart syncs (first syncs and updates, some with contact and consent)
+    cart syncs (first syncs and updates, some with contact and consent), and erasure requests
     single tracking events and bulk calls of 10
     checkouts for synced carts, each completed by a signed webhook (some delivered twice)
     reads: a session's cart and the staff live view
@@ -55,6 +55,7 @@ MIX = [  # (kind, weight)
     ("cart_get", 7),
     ("active", 3),
     ("sync_customer", 7),
+    ("erase", 1),
 ]
 
 
@@ -324,6 +325,11 @@ class Client(threading.Thread):
         if status == 200:
             with self.ledger.lock:
                 self.ledger.event_ids.extend(answer["data"]["ids"])
+
+    def do_erase(self):
+        """A merchant's erasure request for a shopper who may be syncing at this moment."""
+        n = self.random.randrange(100000)
+        self.request("erase", "POST", "/api/privacy/erasure", {"email": f"shopper{n}@example.com"}, self.merchant())
 
     def do_cart_get(self):
         self.request("cart_get", "GET", f"/api/carts/{self.random.choice(self.sessions)}", None, self.storefront())
