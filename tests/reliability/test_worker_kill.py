@@ -17,10 +17,11 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.utils import timezone
 
 from cartsite.celery import app as celery_app
 from notifications.models import ReminderMessage
-from notifications.services import SWEEP_LOCK_KEY
+from notifications.services import SWEEP_LOCK_KEY, sweep_run
 from notifications.tasks import abandonment_sweep
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -141,3 +142,10 @@ def test_a_worker_killed_mid_send_redelivers_the_sweep_and_the_message_log_preve
     assert len(whatsapp.bodies) == 1
     assert ReminderMessage.objects.filter(cart=cart).count() == 1
     assert process.poll() is None  # the worker itself lived on and replaced its child
+
+    # and once the lock's lifetime has passed, a sweep closes the orphaned claim, never resending it
+    later = sweep_run(now=timezone.now() + timedelta(seconds=settings.NOTIFICATIONS_SWEEP_LOCK_SECONDS + 60))
+    message.refresh_from_db()
+    assert (later.first_sent, later.second_sent) == (0, 0)
+    assert (message.status, message.error_kind) == ("failed", "final")
+    assert len(whatsapp.bodies) == 1
