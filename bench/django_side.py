@@ -273,7 +273,10 @@ def cmd_build_events(args):
 def _time_requests(client: Client, url: str, repeat: int, **headers) -> dict:
     """Server time of `repeat` GETs after one warm-up (the Django test client runs the whole stack
     in this process: middleware, view, template, queries); the answer must be 200."""
-    response = client.get(url, **headers)
+    try:
+        response = client.get(url, **headers)
+    except Exception as exc:  # the page is broken: say how, and let the other probes run
+        return {"available": False, "reason": f"{url} raised {type(exc).__name__}: {str(exc)[:200]}"}
     if response.status_code == 404:
         return {"available": False, "reason": f"{url} answers 404"}
     if response.status_code != 200:

@@ -429,8 +429,10 @@ class Bench:
                     phase()
                 except Exception as exc:  # one broken phase must not cost the others' results
                     log(f"{phase.__name__} failed: {type(exc).__name__}: {exc}")
+                    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+                    summary = f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]
                     for name in names:
-                        self.results["errors"][name] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                        self.results["errors"][name] = summary
                     self.stop_all()
                 self.checkpoint(started)
         finally:

@@ -117,7 +117,7 @@ def headline(name: str, result: dict | None) -> tuple[str, str, str, str, str]:
         )
     if name in ("admin_changelist", "abandoned_report", "analytics", "carts_active"):
         if not result.get("available"):
-            return ("not available", "—", "—", _target(name), f"n/a ({result.get('reason', '')})")
+            return ("not available", "—", "—", _target(name), f"n/a ({_cell(result.get('reason', ''))})")
         limit = {"admin_changelist": 300, "abandoned_report": 1000, "analytics": 1000, "carts_active": 100}[name]
         median = result["median_ms"]
         measured = f"{median:,.1f} ms ({result['min_ms']:,.1f}–{result['max_ms']:,.1f}), {result['queries']} queries"
@@ -142,6 +142,11 @@ def headline(name: str, result: dict | None) -> tuple[str, str, str, str, str]:
             "recorded",
         )
     return ("?", "?", "?", "?", "?")
+
+
+def _cell(text: str) -> str:
+    """One Markdown table cell: no line breaks, no column separators."""
+    return " ".join(str(text).split()).replace("|", "/")
 
 
 def _queries_per_claim(runs):
@@ -253,8 +258,8 @@ def render(results: dict, targets: dict, only: set) -> str:
             continue
         project, basis, ratio_text, target, outcome = headline(name, benchmarks.get(name))
         if name in errors and name not in benchmarks:
-            project, outcome = f"not run (harness error: {errors[name]})", "n/a"
-        out.append(f"| {TITLES[name]} | {project} | {basis} | {ratio_text} | {target} | {outcome} |")
+            project, outcome = f"not run (harness error: {_cell(errors[name])})", "n/a"
+        out.append(f"| {TITLES[name]} | {project} | {basis} | {ratio_text} | {target} | {_cell(outcome)} |")
 
     for name in ("track", "track_bulk", "cart_sync"):
         if name not in benchmarks:
@@ -334,7 +339,7 @@ def render(results: dict, targets: dict, only: set) -> str:
         for name in probes:
             r = benchmarks[name]
             if not r.get("available"):
-                out.append(f"| {TITLES[name]} | not available: {r.get('reason')} | | |")
+                out.append(f"| {TITLES[name]} | not available: {_cell(r.get('reason'))} | | |")
                 continue
             out.append(f"| {TITLES[name]} | {spread(r['ms'], 1)} | {r['queries']} | {r['bytes']:,} |")
     if "config" in benchmarks:
