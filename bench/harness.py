@@ -105,6 +105,7 @@ FULL = Profile(
         {"worker_class": "gthread", "workers": 4, "threads": 4, "conn_max_age": 60},
         {"worker_class": "gthread", "workers": 2, "threads": 4, "conn_max_age": 0},
         {"worker_class": "gthread", "workers": 2, "threads": 4, "conn_max_age": 0, "pool": True},
+        {"worker_class": "gthread", "workers": 2, "threads": 4, "conn_max_age": 60, "health_checks": False},
     ],
 )
 SMOKE = Profile(
@@ -249,8 +250,10 @@ class Bench:
             "GUNICORN_THREADS": str(config["threads"]),
             "GUNICORN_LOGLEVEL": "warning",
         }
-        if config.get("pool"):
-            env["DJANGO_SETTINGS_MODULE"] = "bench.settings_pool"
+        if config.get("pool") or config.get("health_checks") is False:
+            env["DJANGO_SETTINGS_MODULE"] = "bench.settings_variant"
+            env["BENCH_DB_POOL"] = "1" if config.get("pool") else "0"
+            env["BENCH_CONN_HEALTH_CHECKS"] = "0" if config.get("health_checks") is False else "1"
         env["SECRET_KEY"] = self.env["SECRET_KEY"]
         # Production runs with a multi-process metrics directory (see cartsite/metrics.py): one per server.
         prometheus = WORK / f"prometheus-{self.profile.name}-{name}"

@@ -171,7 +171,8 @@ def _config_text(config: dict) -> str:
         text += f"×{config['threads']}t"
     if config.get("pool"):
         return text + f", psycopg pool of {config['threads']} per process"
-    return text + f", CONN_MAX_AGE={config.get('conn_max_age', 60)}"
+    text += f", CONN_MAX_AGE={config.get('conn_max_age', 60)}"
+    return text + (", no CONN_HEALTH_CHECKS" if config.get("health_checks") is False else "")
 
 
 def _http_details(name: str, result: dict, unit: str = "req/s") -> list[str]:
