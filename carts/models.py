@@ -185,6 +185,16 @@ class Cart(models.Model):
                 name="carts_abandon_scan",
             ),
             models.Index(fields=["store", "created_at"], name="carts_store_created"),
+            # The abandoned-carts report also reads `carts_report_range` (store_id, created_at)
+            # INCLUDE (item_count, total, last_activity_at, converted_at, removed_at) WHERE
+            # item_count > 0, and the column `item_groups`, kept by a trigger from `items`: both
+            # exist on PostgreSQL only and are created by migration 0003, not declared here.
+            # Tracking analytics (convertedSessions): the session tokens of a store's converted carts.
+            models.Index(
+                fields=["store", "session_token"],
+                condition=Q(converted_at__isnull=False),
+                name="carts_converted_session",
+            ),
             models.Index(fields=["store", "email"], name="carts_store_email"),
             models.Index(fields=["user_id"], name="carts_user_id"),
             # Admin: the changelist's default order and date hierarchy, and search by e-mail or token.

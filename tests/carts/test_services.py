@@ -276,3 +276,51 @@ def test_cart_sync_without_on_conflict_falls_back_to_the_constraint_error(store,
     assert (first.created, second.created) == (True, False)
     assert first.cart.id == second.cart.id
     assert Cart.objects.get().item_count == 2
+
+
+def test_report_groups_follow_every_write_of_the_items(store):
+    # given a cart synced with an apparel item, then re-synced with a kitchen item
+    today = timezone.now().date()
+    cart_sync(store=store, session_token="s1", items=[item("a", category="apparel", tags=["sale"])])
+    cart_sync(store=store, session_token="s1", items=[item("b", category="kitchen")])
+    # and another cart whose items are changed by a plain UPDATE
+    other = cart_sync(store=store, session_token="s2", items=[item("c", category="apparel")]).cart
+    Cart.objects.filter(pk=other.pk).update(items=[{"productId": "d", "quantity": 1, "price": 1, "tags": ["gift"]}])
+
+    # when the report is read
+    report = abandoned_report(store=store, date_from=today, date_to=today)
+
+    # then only the current items count
+    assert {g.name: (g.carts, g.abandoned) for g in report.by_category} == {"kitchen": (1, 0), None: (1, 0)}
+    assert {g.name: (g.carts, g.abandoned) for g in report.by_tag} == {None: (1, 0), "gift": (1, 0)}
+
+
+def test_report_groups_of_odd_items_match_the_python_rules(store):
+    # given carts whose items the storefront did not normalise (written straight to the table)
+    odd_items = [
+        ["not an object", {"category": "  ", "tags": "not a list"}, {"category": " apparel ", "tags": ["  ", "sale "]}],
+        [{"category": "apparel", "tags": []}, {"category": "kitchen", "tags": ["sale", "sale", "gift"]}],
+        {"not": "a list"},
+    ]
+    for number, items in enumerate(odd_items):
+        Cart.objects.create(
+            store=store,
+            session_token=f"odd-{number}",
+            items=items,
+            item_count=3,
+            currency="EUR",
+            created_at=datetime(2026, 3, 2, tzinfo=UTC),
+            last_activity_at=NOW - timedelta(days=2 * number),
+        )
+
+    # when the report is read
+    report = abandoned_report(store=store, date_from=date(2026, 3, 1), date_to=date(2026, 3, 10), now=NOW)
+
+    # then its groups are those of the Python rules
+    base = Cart.objects.filter(store=store)
+    cutoff = NOW - timedelta(hours=settings.ABANDONED_AFTER_HOURS)
+    as_dict = lambda groups: {g.name: (g.carts, g.abandoned) for g in groups}  # noqa: E731
+    assert as_dict(report.by_category) == as_dict(_groups_python(base, cutoff, _item_categories))
+    assert as_dict(report.by_category) == {"apparel": (2, 1), None: (1, 0), "kitchen": (1, 1)}
+    assert as_dict(report.by_tag) == as_dict(_groups_python(base, cutoff, _item_tags))
+    assert as_dict(report.by_tag) == {None: (2, 1), "sale": (2, 1), "gift": (1, 1)}
