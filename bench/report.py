@@ -245,7 +245,8 @@ def render(results: dict, targets: dict, only: set) -> str:
         )
     config = results.get("config_used")
     if config:
-        out.append(f"- HTTP benchmarks ran under the production gunicorn defaults: {_config_text(config)}")
+        reason = results.get("config_reason", "the defaults of gunicorn.conf.py")
+        out.append(f"- HTTP benchmarks (project and ceiling) ran under gunicorn {_config_text(config)}: {reason}")
     out += [
         "",
         "## Headline: project / ceiling",
