@@ -2,11 +2,14 @@
 store and date, exact search by session, product and e-mail (index lookups, fast on big tables),
 a streamed CSV export, and a link to the analytics page (tracking/admin_views.py)."""
 
+from datetime import UTC, datetime, time
+
 from django.contrib import admin
 from django.db.models import Q
+from django.utils.dateparse import parse_date
 
-from carts.admin_carts import EstimatedCountPaginator
 from carts.auth import stores_visible_to
+from cartsite.admin_pagination import EstimatedCountPaginator
 from tracking.exports import events_csv_response
 from tracking.models import CartTrackingEvent
 
@@ -24,6 +27,24 @@ class StoreFilter(admin.SimpleListFilter):
         return queryset
 
 
+class CreatedAtFilter(admin.DateFieldListFilter):
+    """Django's date filter, with a bare date in the URL (`created_at__lt=2026-03-11`, as typed or
+    bookmarked) read as that day's start in UTC: an aware datetime, like the filter's own links."""
+
+    def queryset(self, request, queryset):
+        for name, values in self.used_parameters.items():
+            if isinstance(values, list):
+                self.used_parameters[name] = [_aware_day_start(value) for value in values]
+            else:
+                self.used_parameters[name] = _aware_day_start(values)
+        return super().queryset(request, queryset)
+
+
+def _aware_day_start(value):
+    day = parse_date(value) if isinstance(value, str) and len(value.strip()) == 10 else None
+    return datetime.combine(day, time.min, tzinfo=UTC) if day else value
+
+
 @admin.register(CartTrackingEvent)
 class CartTrackingEventAdmin(admin.ModelAdmin):
     list_display = (
@@ -37,7 +58,7 @@ class CartTrackingEventAdmin(admin.ModelAdmin):
         "has_generated_image",
         "ip_address",
     )
-    list_filter = (StoreFilter, ("created_at", admin.DateFieldListFilter))
+    list_filter = (StoreFilter, ("created_at", CreatedAtFilter))
     search_fields = ("session_id", "product_id", "customer_email")
     search_help_text = "Exact session id, product id or e-mail address."
     show_full_result_count = False

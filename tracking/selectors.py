@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.core import signing
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -222,45 +223,96 @@ class Analytics:
         }
 
 
-def _any_title(events: QuerySet, product_id: str) -> str | None:
-    """One stored title of the product (no ORDER BY: the first index match ends the scan)."""
-    titles = events.filter(product_id=product_id, product_title__isnull=False).order_by()
-    return next(iter(titles.values_list("product_title", flat=True)[:1]), None)
-
-
 def analytics(*, store: Store, filters: EventFilters, product_limit: int = BY_PRODUCT_LIMIT) -> Analytics:
-    """The analytics of API.md for one store and date range, as set-based queries.
-
-    Every aggregate reads only `idx_store_created` (store_name, created_at, id) and the columns
-    it includes (session_id, product_id, has_generated_image), so PostgreSQL answers them with
-    index-only scans of the range: totals come from the per-day counts, unique sessions from one
-    COUNT(DISTINCT), the top products from one GROUP BY (their titles are then read one row per
-    product). `convertedSessions` counts tracked sessions whose cart (same store,
-    `session_token` equal to the event's `sessionId`) converted: the store's converted carts
-    are semi-joined to the range's sessions.
+    """The analytics of API.md for one store and date range, in two passes over the range (a
+    range scan of `idx_store_created` or `idx_created_at`, as the planner prefers).
+    1. Events per (day, product), rolled up in the same query into the days (with the generated
+       images) and the top products (most events first, then by id); totals are the days' sums.
+       A product's title is the first of its stored titles in sort order (one title per
+       product is the norm; this makes the choice deterministic without another query).
+    2. The range's distinct sessions (a hash GROUP BY, not COUNT(DISTINCT)'s sort), counted, and
+       those of them with a converted cart of the store (`session_token` equal to `sessionId`),
+       found through the partial index `carts_converted_session`.
+    JIT is off (these short scans cost less than compiling them) and work_mem is raised for the
+    query so the session hash stays in memory.
     """
     events = events_query(store=store, filters=filters)
+    if connection.vendor != "postgresql":
+        return _analytics_portable(store=store, events=events, product_limit=product_limit)
+    cells = (
+        events.annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day", "product_id")
+        .annotate(
+            events=Count("created_at"),
+            generated=Count("created_at", filter=Q(has_generated_image=True)),
+            title=Min("product_title"),
+        )
+        .order_by()
+    )
+    cells_sql, cells_params = cells.query.sql_with_params()
+    rollup_sql = f"""
+        SELECT is_product, day, product_id, events, generated, title FROM (
+            SELECT GROUPING(cells.day) AS is_product, cells.day, cells.product_id,
+                   SUM(cells.events)::bigint AS events, SUM(cells.generated)::bigint AS generated,
+                   MIN(cells.title) AS title,
+                   row_number() OVER (
+                       PARTITION BY GROUPING(cells.day)
+                       ORDER BY cells.product_id IS NULL, SUM(cells.events) DESC, cells.product_id
+                   ) AS position
+            FROM ({cells_sql}) AS cells
+            GROUP BY GROUPING SETS ((cells.day), (cells.product_id))
+        ) AS rolled
+        WHERE is_product = 0 OR (product_id IS NOT NULL AND position <= %s)
+        ORDER BY is_product, day, position
+    """
+    sessions = events.filter(session_id__isnull=False).values("session_id").distinct().order_by()
+    sessions_sql, sessions_params = sessions.query.sql_with_params()
+    carts_table = connection.ops.quote_name(Cart._meta.db_table)
+    # Each distinct token of a converted cart joins at most one session: COUNT(*) stays the sessions.
+    sessions_count_sql = f"""
+        SELECT COUNT(*), COUNT(converted.session_token)
+        FROM ({sessions_sql}) AS s
+        LEFT JOIN (
+            SELECT DISTINCT c.session_token FROM {carts_table} c
+            WHERE c.store_id = %s AND c.converted_at IS NOT NULL
+        ) AS converted ON converted.session_token = s.session_id
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute(rollup_sql, [*cells_params, product_limit])
+        rows = cursor.fetchall()
+        cursor.execute(sessions_count_sql, [*sessions_params, store.pk])
+        unique_sessions, converted = cursor.fetchone()
+    days = [row for row in rows if row[0] == 0]
+    return Analytics(
+        total_events=sum(row[3] for row in days),
+        unique_sessions=unique_sessions,
+        with_generated_image=sum(row[4] for row in days),
+        converted_sessions=converted,
+        by_day=[DayCount(date=row[1], events=row[3]) for row in days],
+        by_product=[
+            ProductCount(product_id=product_id, product_title=title, events=count)
+            for is_product, _, product_id, count, _, title in rows
+            if is_product == 1
+        ],
+    )
+
+
+def _analytics_portable(*, store: Store, events: QuerySet, product_limit: int) -> Analytics:
+    """The same figures with plain ORM queries, for databases without GROUPING SETS (SQLite)."""
     by_day_rows = list(
         events.annotate(day=TruncDate("created_at", tzinfo=UTC))
         .values("day")
         .annotate(events=Count("id"), generated=Count("id", filter=Q(has_generated_image=True)))
         .order_by("day")
     )
-    sessions = events.aggregate(sessions=Count("session_id", distinct=True))["sessions"]
-    top_products = list(
+    top_products = (
         events.filter(product_id__isnull=False)
         .values("product_id")
-        .annotate(events=Count("id"))
+        .annotate(events=Count("id"), title=Min("product_title"))
         .order_by("-events", "product_id")[:product_limit]
     )
-    by_product = [
-        ProductCount(
-            product_id=row["product_id"],
-            product_title=_any_title(events, row["product_id"]),
-            events=row["events"],
-        )
-        for row in top_products
-    ]
     tracked = events.filter(session_id=OuterRef("session_token"))
     converted = (
         Cart.objects.filter(store=store, converted_at__isnull=False)
@@ -269,9 +321,9 @@ def analytics(*, store: Store, filters: EventFilters, product_limit: int = BY_PR
     )
     return Analytics(
         total_events=sum(row["events"] for row in by_day_rows),
-        unique_sessions=sessions,
+        unique_sessions=events.aggregate(sessions=Count("session_id", distinct=True))["sessions"],
         with_generated_image=sum(row["generated"] for row in by_day_rows),
         converted_sessions=converted,
         by_day=[DayCount(date=row["day"], events=row["events"]) for row in by_day_rows],
-        by_product=by_product,
+        by_product=[ProductCount(row["product_id"], row["title"], row["events"]) for row in top_products],
     )

@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from carts import admin_carts
 from carts.models import Cart
+from cartsite import admin_pagination
 
 ITEMS = [
     {"productId": "sku-1", "quantity": 2, "price": 12.25, "title": "Socks", "category": "apparel", "tags": ["sale"]},
@@ -53,7 +53,7 @@ def test_changelist_never_counts_the_whole_table(admin_client_superuser, make_ca
         make_cart()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE carts_cart")
-    monkeypatch.setattr(admin_carts, "EXACT_COUNT_BELOW", 0)
+    monkeypatch.setattr(admin_pagination, "EXACT_COUNT_BELOW", 0)
 
     with CaptureQueriesContext(connection) as queries:
         page = admin_client_superuser.get("/admin/carts/cart/")
@@ -67,7 +67,7 @@ def test_changelist_never_counts_the_whole_table(admin_client_superuser, make_ca
 def test_filtered_count_is_capped(admin_client_superuser, make_cart, monkeypatch):
     for _ in range(5):
         make_cart()
-    monkeypatch.setattr(admin_carts, "FILTERED_COUNT_CAP", 3)
+    monkeypatch.setattr(admin_pagination, "FILTERED_COUNT_CAP", 3)
     page = admin_client_superuser.get("/admin/carts/cart/?status=active")
     assert page.context["cl"].result_count == 3
 

@@ -2,14 +2,15 @@
 
 import csv
 import io
-from datetime import timedelta
+import warnings
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from carts.admin_carts import EstimatedCountPaginator
+from cartsite.admin_pagination import EstimatedCountPaginator
 from tracking.models import CartTrackingEvent
 
 CHANGELIST = "/admin/tracking/carttrackingevent/"
@@ -169,3 +170,33 @@ def test_a_staff_member_without_the_view_permission_is_refused(client, staff_use
     client.force_login(staff_user)
 
     assert client.get(ANALYTICS).status_code == 403
+
+
+def test_a_bare_date_in_the_date_filter_is_read_as_utc_midnight(admin_client_logged_in, make_event):
+    # given events around the day 2026-03-10 (UTC)
+    inside = {
+        make_event(created_at=datetime(2026, 3, 10, 0, 0, tzinfo=UTC)).id,
+        make_event(created_at=datetime(2026, 3, 10, 23, 59, tzinfo=UTC)).id,
+    }
+    make_event(created_at=datetime(2026, 3, 9, 23, 59, 59, tzinfo=UTC))
+    make_event(created_at=datetime(2026, 3, 11, 0, 0, tzinfo=UTC))
+
+    # when the list is filtered with bare dates, any naive-datetime warning failing the test
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        response = admin_client_logged_in.get(
+            CHANGELIST, {"created_at__gte": "2026-03-10", "created_at__lt": "2026-03-11"}
+        )
+
+    # then the day's events are listed
+    assert response.status_code == 200
+    assert {row.id for row in response.context["cl"].result_list} == inside
+
+
+def test_carts_and_events_lists_share_one_paginator():
+    from django.contrib import admin
+
+    from carts.models import Cart
+
+    assert admin.site._registry[Cart].paginator is EstimatedCountPaginator
+    assert admin.site._registry[CartTrackingEvent].paginator is EstimatedCountPaginator

@@ -325,3 +325,23 @@ def test_analytics_of_no_events_is_zeros(merchant_client):
 
 def test_analytics_needs_the_secret_key(storefront_client):
     assert storefront_client.get(ANALYTICS).status_code == 403
+
+
+def test_analytics_ranks_products_by_events_then_id_and_names_them_by_their_first_title(merchant_client, make_event):
+    # given p2 with three events (renamed once), p1 and p3 with one each, and events without a product
+    for title in ("Shirt v2", "Shirt", "Shirt"):
+        make_event(created_at=DAY, session_id="s1", product_id="p2", product_title=title)
+    make_event(created_at=DAY, session_id="s2", product_id="p3", product_title="Hat")
+    make_event(created_at=DAY, session_id="s2", product_id="p1")
+    make_event(created_at=DAY, session_id=None)
+    make_event(created_at=DAY, session_id=None)
+
+    response = merchant_client.get(f"{ANALYTICS}?from=2026-03-10&to=2026-03-10")
+
+    data = response.json()["data"]
+    assert data["byProduct"] == [
+        {"productId": "p2", "productTitle": "Shirt", "events": 3},
+        {"productId": "p1", "productTitle": None, "events": 1},
+        {"productId": "p3", "productTitle": "Hat", "events": 1},
+    ]
+    assert (data["totalEvents"], data["uniqueSessions"]) == (7, 2)
