@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from carts.models import Cart, StoreMembership
 from carts.services import store_create
+from tests.browser import browser_context, browser_page, chromium_browser  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(autouse=True)

@@ -1,41 +1,14 @@
 """The live carts page in a real browser: headless Chromium polling GET /api/carts/active."""
 
 import json
-import os
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.browser import admin_login
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"),
-]
-
-
-@pytest.fixture
-def browser_page():
-    # Playwright's sync API runs an event loop in this thread; Django must still be callable here.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+pytestmark = pytest.mark.browser
 
 
 def call_api(base_url, method, path, key, body=None):
@@ -55,11 +28,7 @@ def test_a_synced_cart_appears_within_six_seconds_and_a_deleted_one_disappears(
 ):
     page = browser_page
     # given a staff member logged into the admin, on the live carts page
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/carts/live/")
-    page.fill("#id_username", "staffer")
-    page.fill("#id_password", "staff-pass-123")
-    page.click("input[type=submit]")
-    page.wait_for_url("**/admin/carts/live/")
+    admin_login(page, live_server.url, "/admin/carts/live/", username="staffer", password="staff-pass-123")
     page.wait_for_selector("#live-carts tr.empty")
     page.evaluate("window.loadedOnce = true")  # gone if the page were reloaded
 

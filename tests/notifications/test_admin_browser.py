@@ -1,42 +1,15 @@
 """The statistics page in a real browser: reached from the message log, charts drawn inline with no
 request leaving the site, and "Process now" sending the due reminders."""
 
-import os
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from notifications.models import ReminderMessage
+from tests.browser import admin_login
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"),
-]
-
-
-@pytest.fixture
-def browser_page():
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+pytestmark = pytest.mark.browser
 
 
 @pytest.mark.django_db(transaction=True)
@@ -52,10 +25,7 @@ def test_process_now_sends_the_due_reminders_and_the_charts_show_them(
     page.on("request", lambda request: hosts.add(urlsplit(request.url).netloc))
 
     # when the superuser opens the statistics from the message log and presses "Process now"
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/notifications/remindermessage/")
-    page.fill("#id_username", "boss")
-    page.fill("#id_password", "boss-pass-123")
-    page.click("input[type=submit]")
+    admin_login(page, live_server.url, "/admin/notifications/remindermessage/")
     page.click("text=Statistics and “process now”")
     page.click("#process-now")
 

@@ -1,43 +1,16 @@
 """The checkout report in a real browser: reached from the sessions list, chart drawn inline, no
 request leaves the site (no CDN)."""
 
-import os
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from django.utils import timezone
 
 from payments.models import CheckoutSession
+from tests.browser import admin_login
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"),
-]
-
-
-@pytest.fixture
-def browser_page():
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+pytestmark = pytest.mark.browser
 
 
 @pytest.mark.django_db(transaction=True)
@@ -62,10 +35,7 @@ def test_report_is_reached_from_the_sessions_list_and_draws_its_chart_locally(
     hosts = set()
     page.on("request", lambda request: hosts.add(urlsplit(request.url).netloc))
 
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/payments/checkoutsession/")
-    page.fill("#id_username", "boss")
-    page.fill("#id_password", "boss-pass-123")
-    page.click("input[type=submit]")
+    admin_login(page, live_server.url, "/admin/payments/checkoutsession/")
     page.click("text=Checkout report")
 
     page.wait_for_selector("#by-day")

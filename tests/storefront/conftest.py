@@ -4,59 +4,10 @@ Playwright's sync API runs an event loop in this thread, so Django's async-safet
 told that the ORM calls made by these tests (between browser steps) are fine.
 """
 
-import os
-import time
-from pathlib import Path
-
 import pytest
 
 from carts.models import StoreOrigin
 from tests.fakes.stripe_server import fake_stripe  # noqa: F401 (fixture)
-
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def wait_for(condition, *, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
-    """Polls `condition()` until it answers something truthy; fails with `message` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
-
-
-@pytest.fixture(scope="session")
-def chromium_browser():
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is absent (CI installs Debian's chromium for the browser tests)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def browser_context(chromium_browser):
-    """A fresh browser profile (empty localStorage and cookies) for one test."""
-    context = chromium_browser.new_context()
-    context.set_default_timeout(10_000)
-    yield context
-    context.close()
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from rest_framework.test import APIClient
 from carts.demo import DEMO_PUBLISHABLE_KEY, DEMO_SECRET_KEY, DEMO_STORE_NAME
 from carts.models import Cart
 from notifications.services import sweep_run
-from tests.storefront.conftest import NETWORK_LOG_PREFIX, script_messages, wait_for
+from tests.browser import wait_for
+from tests.storefront.conftest import NETWORK_LOG_PREFIX, script_messages
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

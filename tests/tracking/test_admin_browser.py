@@ -1,41 +1,15 @@
 """The tracking analytics page in a real browser: reached from the events list, charts drawn inline,
 no request leaves the site (no CDN)."""
 
-import os
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from django.utils import timezone
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.browser import admin_login
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"),
-]
-
-
-@pytest.fixture
-def browser_page():
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+pytestmark = pytest.mark.browser
 
 
 @pytest.mark.django_db(transaction=True)
@@ -56,10 +30,7 @@ def test_analytics_page_is_reached_from_the_events_list_and_draws_its_charts(
     page.on("request", lambda request: hosts.add(urlsplit(request.url).netloc))
 
     # when a superuser opens the events list and follows its Analytics link
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/tracking/carttrackingevent/")
-    page.fill("#id_username", "boss")
-    page.fill("#id_password", "boss-pass-123")
-    page.click("input[type=submit]")
+    admin_login(page, live_server.url, "/admin/tracking/carttrackingevent/")
     page.click("text=Analytics")
 
     # then the figures and the three charts are on the page, drawn from inline SVG
