@@ -35,6 +35,7 @@ from carts.models import Cart
 from cartsite.errors import NotFound, ValidationFailed
 from cartsite.metrics import SWEEP_RESULTS
 from notifications import links
+from notifications.caps import store_message_budget_take
 from notifications.channels import ChannelError, Reminder, channels_enabled
 from notifications.models import CartOutcome, ReminderMessage, Suppression, contact_hash
 
@@ -333,6 +334,7 @@ def _batch_process(*, carts, channels, now, second, gap, summary: SweepSummary) 
                 summary.second_sent += 1
         return
 
+    candidates = _within_store_budget(candidates=candidates, now=now, summary=summary)
     claimed = _claim(candidates=candidates, holdouts=holdouts, now=now, summary=summary)
     if not claimed:
         return
@@ -359,6 +361,21 @@ def _batch_process(*, carts, channels, now, second, gap, summary: SweepSummary) 
         # The batch's results in one statement (a crash before it leaves the rows in `sending`:
         # claimed, so never sent twice).
         _results_write(outcomes=outcomes, now=now)
+
+
+def _within_store_budget(*, candidates: list[_Candidate], now: datetime, summary: SweepSummary) -> list[_Candidate]:
+    """The store's daily budget per channel (MESSAGES_PER_STORE_PER_DAY, notifications/caps.py):
+    a message over it is not claimed and stays due, so it goes out on a later day. The budget is
+    taken before the claim, so a message lost to a concurrent sweep still counts: the cap errs on
+    the side of sending less."""
+    allowed = []
+    for candidate in candidates:
+        if store_message_budget_take(store=candidate.cart.store, channel=candidate.channel, now=now):
+            allowed.append(candidate)
+        else:
+            summary.skip("store_daily_cap")
+            SWEEP_RESULTS.labels(str(candidate.stage), candidate.channel, "store_daily_cap").inc()
+    return allowed
 
 
 def _recent_recipients(candidates: list[_Candidate], now: datetime) -> dict:

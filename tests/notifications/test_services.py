@@ -569,3 +569,24 @@ def test_a_cart_converted_between_scan_and_claim_is_not_messaged(due_cart, now, 
     assert summary.first_sent == 0
     assert ReminderMessage.objects.count() == 0
     assert mail.outbox == []
+
+
+# --- per-store daily budget ---------------------------------------------------------------
+
+
+def test_the_store_daily_budget_holds_messages_back_until_the_next_day(due_cart, now, settings):
+    settings.MESSAGES_PER_STORE_PER_DAY = 1
+    first = due_cart(email="one@example.com")
+    second = due_cart(email="two@example.com")
+
+    options = {**EMAIL_ONLY, "second_delay_hours": 100}  # keep stage 2 out of this test
+
+    today = sweep_run(now=now, **options)
+    again_today = sweep_run(now=now + timedelta(minutes=5), **options)
+    tomorrow = sweep_run(now=now + timedelta(days=1), **options)
+
+    assert (today.first_sent, today.skipped_by_reason.get("store_daily_cap")) == (1, 1)
+    assert (again_today.first_sent, again_today.skipped_by_reason.get("store_daily_cap")) == (0, 1)
+    assert tomorrow.first_sent == 1
+    assert sent_messages(first).count() + sent_messages(second).count() == 2
+    assert len(mail.outbox) == 2
