@@ -174,14 +174,21 @@ def test_redis_down_carts_are_synced_read_and_listed(callers, store):
 
 
 @pytest.mark.django_db
-def test_redis_down_the_sweep_endpoint_still_answers(callers, make_cart):
-    make_cart(email="a@example.com", email_consent=True, idle=timedelta(hours=30))
+def test_redis_down_the_sweep_endpoint_answers_and_sends_nothing(callers, make_cart, settings):
+    settings.MESSAGES_PER_STORE_PER_DAY = 100
+    cart = make_cart(email="a@example.com", email_consent=True, idle=timedelta(hours=30))
 
     with override_settings(CACHES=DEAD_REDIS):
-        response = callers["staff"].post("/admin/cart-abandonment/process", {"enableWhatsApp": False}, format="json")
+        down = callers["staff"].post("/admin/cart-abandonment/process", {"enableWhatsApp": False}, format="json")
+    claimed_while_down = ReminderMessage.objects.filter(cart=cart).count()
+    back = callers["staff"].post("/admin/cart-abandonment/process", {"enableWhatsApp": False}, format="json")
 
-    assert response.status_code == 200
-    assert response.json()["firstSent"] == 1
+    # The store's message budget cannot be counted, so nothing goes out (fail closed) ...
+    assert down.status_code == 200
+    assert (down.json()["firstSent"], down.json()["skippedByReason"]) == (0, {"store_daily_cap": 1})
+    assert claimed_while_down == 0
+    # ... and the message is still due once Redis is back.
+    assert back.json()["firstSent"] == 1
 
 
 # --- SMTP and WhatsApp down or hanging ------------------------------------------------------
