@@ -284,7 +284,8 @@ def render(results: dict, targets: dict, only: set) -> str:
             "the rest converted, removed, without contact, without consent, recent or live. `sweep_run(batch_size="
             "1000, enable_whatsapp=False)` in a fresh process per run, on emptied message tables, with delivery "
             "(each channel's `send()`: template rendering, SMTP/WhatsApp) answering success at once in that "
-            "process: the figure is scan + claim + the sweep's bookkeeping (signed links, result rows). Peak "
+            "process: the figure is scan + claim + the sweep's bookkeeping (signed links, result rows, the "
+            "store's daily message budget counted in Redis, set high enough not to bind). Peak "
             "RSS is the process's (Django loaded: the baseline is most of it).",
             "",
             "| carts | seconds | claimed | claimed/s | scanned | scanned/s | batches | queries | queries/batch "
