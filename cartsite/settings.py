@@ -251,6 +251,8 @@ LOGGING = {
         # The access line of RequestContextMiddleware replaces Django's own request lines.
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        # stripe's DEBUG lines carry URL-encoded request bodies (customer e-mails).
+        "stripe": {"level": "WARNING"},
     },
 }
 
