@@ -1,31 +1,39 @@
 """gunicorn settings for production: `gunicorn cartsite.wsgi` picks this file up from the working directory.
 
 Every value can be overridden by the environment, so one image serves machines of any size:
-  WEB_CONCURRENCY         worker processes          (default: see below)
-  GUNICORN_WORKER_CLASS   sync | gthread            (default: gthread)
-  GUNICORN_THREADS        threads per worker        (gthread only)
+  WEB_CONCURRENCY         worker processes          (default: 2 × cores)
+  GUNICORN_WORKER_CLASS   sync | gthread            (default: sync)
+  GUNICORN_THREADS        threads per worker        (gthread only; default 4)
   GUNICORN_BIND           host:port                 (default: 0.0.0.0:$PORT or 0.0.0.0:8000)
   GUNICORN_TIMEOUT        seconds before a stuck worker is killed and restarted
   GUNICORN_MAX_REQUESTS   recycle a worker after this many requests (0: never)
 
-Why these defaults (chosen by measurement with `bench/run --config`; the numbers and the method are in
-docs/performance.md and bench/RESULTS.md):
+Why these defaults: chosen by measurement (`bench/run --only config`; method in docs/performance.md,
+the run's table in bench/RESULTS.md). Reference machine: 2 cores, 24 GiB, PostgreSQL 15 and Redis 7
+on the same host; POST /api/cart-tracking/track, 32 connections, 10 s each, 2026-11-21 16:40 UTC:
 
-- The hot paths (tracking events, cart sync) are short requests that spend a good part of their time
-  waiting on PostgreSQL and Redis round trips. A gthread worker overlaps those waits inside one
-  process and keeps HTTP keep-alive connections open (a sync worker closes the connection after
-  every response, so every request also pays a TCP handshake), and it does not let one slow client
-  block a whole process.
-- Measured on the reference machine (2 cores, 24 GiB, PostgreSQL 15 and Redis 7 on the same host),
-  POST /api/cart-tracking/track, 32 connections, 10 s each (req/s, p99):
-      (the table of the full run goes here; see bench/RESULTS.md "gunicorn configurations")
-- Workers: one per core is where the CPU-bound Django work saturates; more processes only add
-  context switches and database connections on a machine where PostgreSQL competes for the same
-  cores. Threads: enough to cover the database/Redis waits.
-- Database connections: each thread holds one persistent connection (CONN_MAX_AGE, default 60 s,
-  with health checks), so workers × threads must stay below PostgreSQL's max_connections with room
-  for Celery and maintenance. Opening a connection per request (CONN_MAX_AGE=0) costs a PostgreSQL
-  backend fork per request; see the measured table above.
+    configuration                              req/s   p99 ms
+    sync, 2 workers                              188      220
+    sync, 4 workers                              217      268   <- the default
+    gthread, 2 workers x 4 threads               196      318
+    gthread, 2 workers x 8 threads               134      629
+    gthread, 4 workers x 4 threads               169      513
+    gthread 2x4, CONN_MAX_AGE=0                   71     1068
+    gthread 2x4, Django's psycopg pool (4)       172      372
+    gthread 2x4, no CONN_HEALTH_CHECKS           179      362
+
+- A request here is CPU-bound: the Django/DRF request cycle costs milliseconds of CPU, while its
+  PostgreSQL and Redis round trips on a local network are short. Threads then mostly wait for the
+  GIL (8 threads per process is the worst row); processes run in parallel, and two per core let
+  one process use the core while the other waits on the database. Hence sync workers, 2 x cores.
+- Sync workers must sit behind a buffering reverse proxy (nginx, a cloud load balancer), as
+  gunicorn's documentation says: a slow client would otherwise hold a whole worker. Without one,
+  run GUNICORN_WORKER_CLASS=gthread (the next best row).
+- Database connections: persistent (CONN_MAX_AGE=60, the settings' default, with health checks).
+  Opening a connection per request costs two thirds of the throughput; Django's psycopg pool gives
+  nothing over one persistent connection per worker; the per-request health check (a `SELECT 1`)
+  was within this comparison's noise, so it stays on. Workers x threads connections must stay below
+  PostgreSQL's max_connections, with room for Celery and maintenance.
 """
 
 import multiprocessing
@@ -38,8 +46,8 @@ def _int(name: str, default: int) -> int:
 
 
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread").strip() or "gthread"
-workers = _int("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count()))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync").strip() or "sync"
+workers = _int("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count())
 threads = _int("GUNICORN_THREADS", 4) if worker_class == "gthread" else 1
 
 # Kill a worker that is stuck for this long (a request that hangs on a dead dependency).

@@ -232,7 +232,7 @@ def cmd_build_carts(args):
         values.append(expressions.get(field.column) or _literal(_default_spec(field)))
     sql = (
         f"INSERT INTO {Cart._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(values)} "
-        f"FROM (SELECT g, {idle} AS idle FROM generate_series(@LOW@, @HIGH@) g) s"
+        f"FROM (SELECT g, {idle} AS idle FROM generate_series(@LOW@::bigint, @HIGH@::bigint) g) s"
     )
     result = _load(Cart._meta.db_table, sql, total)
     result["segments"] = segments

@@ -913,6 +913,20 @@ def default_config() -> dict:
     }
 
 
+def merge_results(previous: dict, new: dict, only: set) -> dict:
+    """The last run's figures with the benchmarks of this (partial) run put in, noted as such."""
+    merged = dict(previous)
+    merged["benchmarks"] = {**previous.get("benchmarks", {}), **new["benchmarks"]}
+    merged["data"] = {**previous.get("data", {}), **new.get("data", {})}
+    errors = {k: v for k, v in previous.get("errors", {}).items() if k not in only}
+    merged["errors"] = {**errors, **new.get("errors", {})}
+    merged.setdefault("reruns", []).append(
+        {"benchmarks": sorted(only), "date": new["machine"]["date"], "commit": new["machine"]["commit"]}
+    )
+    merged["elapsed_s"] = round(previous.get("elapsed_s", 0) + new.get("elapsed_s", 0), 1)
+    return merged
+
+
 def cleanup_redis(prefix: str) -> None:
     try:
         import redis
@@ -999,6 +1013,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--carts", type=int, default=0, help="carts for the pages and the sweep (default 1,000,000)")
     parser.add_argument("--runs", type=int, default=0, help="runs per benchmark (default 3)")
     parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: fold this run's benchmarks into the last run's figures instead of replacing them",
+    )
+    parser.add_argument(
         "--render", action="store_true", help="only rewrite the Markdown from the last run's JSON (bench/.work/)"
     )
     parser.add_argument(
@@ -1025,10 +1044,15 @@ def main(argv: list[str] | None = None) -> int:
     ensure_tools()
     bench = Bench(profile, only, args.keep)
     bench.output = output
+    previous_path = WORK / f"results-{profile.name}.json"
+    previous = json.loads(previous_path.read_text()) if args.merge and previous_path.exists() else None
     if args.deadline:
         hours, minutes = (int(part) for part in args.deadline.split(":"))
         bench.deadline = dt.datetime.now(dt.UTC).replace(hour=hours, minute=minutes, second=0, microsecond=0)
     results = bench.run()
+    if previous is not None:
+        results = merge_results(previous, results, only)
+        only = set()
     (WORK / f"results-{profile.name}.json").write_text(json.dumps(results, indent=2, default=str))
     output.write_text(render(results, TARGETS, only))
     log(f"wrote {output} ({results['elapsed_s']} s)")

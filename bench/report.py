@@ -135,11 +135,11 @@ def headline(name: str, result: dict | None) -> tuple[str, str, str, str, str]:
             return ("not available", "—", "—", _target(name), "n/a")
         best = max(runs, key=lambda run: run["req_per_s"])
         return (
-            f"default {_config_text(result['default'])}",
-            f"best measured {_config_text(best['config'])}: {best['req_per_s']:,.0f} req/s",
+            f"gunicorn.conf.py default at the run: {_config_text(result['default'])}",
+            f"best measured: {_config_text(best['config'])}, {best['req_per_s']:,.0f} req/s",
             "—",
             _target(name),
-            "recorded",
+            "measured (the choice and why: gunicorn.conf.py)",
         )
     return ("?", "?", "?", "?", "?")
 
@@ -221,6 +221,11 @@ def render(results: dict, targets: dict, only: set) -> str:
         f"at commit `{machine['commit']}` in {results.get('elapsed_s', '?')} s. "
         "Every figure comes from this one run; ratios compare the project with the ceiling measured "
         "minutes apart on the same machine. Method: docs/performance.md.",
+        "",
+        *[
+            f"Re-run and merged in on {rerun['date']} at `{rerun['commit']}`: {', '.join(rerun['benchmarks'])}."
+            for rerun in results.get("reruns", [])
+        ],
         "",
         "## Machine and versions",
         "",
