@@ -116,8 +116,28 @@ def carts_csv_rows(queryset, now):
         yield writer.writerow(row)
 
 
+class CartsReadOnlyAccess:
+    """Carts are the storefront's record: staff of a store read and export them, never add, edit
+    or delete them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return user_sees_carts(request.user)
+
+    def has_module_permission(self, request):
+        return user_sees_carts(request.user)
+
+
 @admin.register(Cart)
-class CartAdmin(admin.ModelAdmin):
+class CartAdmin(CartsReadOnlyAccess, admin.ModelAdmin):
     list_display = (
         "short_id",
         "store",
@@ -179,22 +199,6 @@ class CartAdmin(admin.ModelAdmin):
         "removed_at",
         "raw_items",
     )
-
-    # Carts are the storefront's record: staff read and export them, never edit or delete them.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return user_sees_carts(request.user)
-
-    def has_module_permission(self, request):
-        return user_sees_carts(request.user)
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -299,25 +303,10 @@ class CartAdmin(admin.ModelAdmin):
         return response
 
 
-class _PageEntryAdmin(admin.ModelAdmin):
+class _PageEntryAdmin(CartsReadOnlyAccess, admin.ModelAdmin):
     """An admin index entry that opens one of the cart pages (the proxy model holds no data)."""
 
     url_name = ""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return user_sees_carts(request.user)
-
-    def has_module_permission(self, request):
-        return user_sees_carts(request.user)
 
     def changelist_view(self, request, extra_context=None):
         return HttpResponseRedirect(reverse(self.url_name))

@@ -67,11 +67,9 @@ def carts_abandoned_with_contact(*, stores=None, now=None, after_hours=None):
 
 
 @dataclass(frozen=True)
-class GroupRate:
-    """Carts with items created in the range that hold an item of this group, and how many of them
-    are abandoned. `name` None is the bucket of items without a category (or without tags)."""
+class AbandonmentRate:
+    """Abandoned carts as a share of carts (0 when there are none)."""
 
-    name: str | None
     carts: int
     abandoned: int
 
@@ -81,14 +79,20 @@ class GroupRate:
 
 
 @dataclass(frozen=True)
-class DayRate:
-    day: date
+class GroupRate(AbandonmentRate):
+    """Carts with items created in the range that hold an item of this group, and how many of them
+    are abandoned. `name` None is the bucket of items without a category (or without tags)."""
+
+    name: str | None
     carts: int
     abandoned: int
 
-    @property
-    def rate(self) -> float:
-        return self.abandoned / self.carts if self.carts else 0.0
+
+@dataclass(frozen=True)
+class DayRate(AbandonmentRate):
+    day: date
+    carts: int
+    abandoned: int
 
 
 @dataclass(frozen=True)
