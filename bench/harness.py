@@ -40,7 +40,9 @@ from bench.report import render
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-WORK = BENCH / ".work"
+# BENCH_WORK / BENCH_DATABASE: a separate work folder and database, so two runs can coexist
+# (say, one engineer profiling the sweep while another measures the HTTP paths).
+WORK = Path(os.environ.get("BENCH_WORK") or BENCH / ".work")
 VENV_BIN = Path(sys.executable).parent
 PG = {"host": os.environ.get("BENCH_PGHOST", "127.0.0.1"), "port": os.environ.get("BENCH_PGPORT", "5432")}
 PG_USER = os.environ.get("BENCH_PGUSER", "postgres")
@@ -1025,6 +1027,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     profile = dataclasses.replace(SMOKE if args.smoke else FULL)
+    if os.environ.get("BENCH_DATABASE"):
+        profile.database = os.environ["BENCH_DATABASE"]
     if args.events:
         profile.events_total = args.events
     if args.carts:
