@@ -106,3 +106,28 @@ def test_session_auth_requires_csrf(staff_user):
 
     assert response.status_code == 403
     assert "CSRF" in response.json()["message"]
+
+
+def test_key_lookup_answers_the_store_as_the_orm_reads_it(store_keys, other_store_keys):
+    from carts.auth import store_key_resolve
+    from carts.models import Store, StoreKey
+
+    key, store = store_key_resolve(store_keys.secret_key)
+
+    expected = Store.objects.get(name=store_keys.store.name)
+    assert store == expected
+    assert [getattr(store, f.attname) for f in Store._meta.concrete_fields] == [
+        getattr(expected, f.attname) for f in Store._meta.concrete_fields
+    ]
+    assert key == StoreKey.objects.get(key_hash=StoreKey.digest(store_keys.secret_key))
+    assert key.kind == StoreKey.Kind.SECRET
+    assert store_key_resolve("sk_unknown") is None
+
+
+def test_key_lookup_ignores_revoked_keys(store_keys):
+    from carts.auth import store_key_resolve
+
+    store_key_revoke(raw_key=store_keys.publishable_key)
+
+    assert store_key_resolve(store_keys.publishable_key) is None
+    assert store_key_resolve(store_keys.secret_key) is not None
