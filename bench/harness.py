@@ -107,7 +107,7 @@ FULL = Profile(
         {"worker_class": "gthread", "workers": 4, "threads": 4, "conn_max_age": 60},
         {"worker_class": "gthread", "workers": 2, "threads": 4, "conn_max_age": 0},
         {"worker_class": "gthread", "workers": 2, "threads": 4, "conn_max_age": 0, "pool": True},
-        {"worker_class": "gthread", "workers": 2, "threads": 4, "conn_max_age": 60, "health_checks": False},
+        {"worker_class": "sync", "workers": 4, "threads": 1, "conn_max_age": 60, "health_checks": False},
     ],
 )
 SMOKE = Profile(
@@ -254,10 +254,11 @@ class Bench:
             "GUNICORN_THREADS": str(config["threads"]),
             "GUNICORN_LOGLEVEL": "warning",
         }
-        if config.get("pool") or config.get("health_checks") is False:
+        if config.get("pool"):
             env["DJANGO_SETTINGS_MODULE"] = "bench.settings_variant"
-            env["BENCH_DB_POOL"] = "1" if config.get("pool") else "0"
-            env["BENCH_CONN_HEALTH_CHECKS"] = "0" if config.get("health_checks") is False else "1"
+            env["BENCH_DB_POOL"] = "1"
+        if config.get("health_checks") is False:
+            env["CONN_HEALTH_CHECKS"] = "false"
         env["SECRET_KEY"] = self.env["SECRET_KEY"]
         # Production runs with a multi-process metrics directory (see cartsite/metrics.py): one per server.
         prometheus = WORK / f"prometheus-{self.profile.name}-{name}"
@@ -557,20 +558,21 @@ class Bench:
     def http_config(self) -> dict:
         """gunicorn.conf.py's defaults; in the full run, the configuration that served the most
         requests without an error in this run's comparison, among those gunicorn.conf.py and the
-        environment can express (a pool or no health checks would need a settings change)."""
+        environment can express (CONN_HEALTH_CHECKS is one; a pool would need a settings change)."""
         config = default_config()
         comparison = self.results["benchmarks"].get("config", {}).get("runs", [])
         candidates = [
             run
             for run in comparison
-            if run.get("available")
-            and not run["config"].get("pool")
-            and run["config"].get("health_checks") is not False
-            and run["non_2xx"] + run["socket_errors"] == 0
+            if run.get("available") and not run["config"].get("pool") and run["non_2xx"] + run["socket_errors"] == 0
         ]
         if self.profile.name == "full" and candidates:
             best = max(candidates, key=lambda run: run["req_per_s"])
-            config = {key: best["config"][key] for key in ("worker_class", "workers", "threads", "conn_max_age")}
+            config = {
+                key: best["config"][key]
+                for key in ("worker_class", "workers", "threads", "conn_max_age", "health_checks")
+                if key in best["config"]
+            }
             self.results["config_reason"] = (
                 f"the best of this run's configuration comparison ({best['req_per_s']:,.0f} req/s)"
             )

@@ -1,10 +1,11 @@
-"""cartsite.settings with one database-connection variant, for bench/run's configuration comparison.
+"""cartsite.settings with Django's psycopg pool, for bench/run's configuration comparison.
 
 - BENCH_DB_POOL=1: Django's psycopg pool instead of persistent per-thread connections; each
   worker process keeps as many connections as it has threads (GUNICORN_THREADS) and every
   request borrows one (Django requires CONN_MAX_AGE=0 with a pool). Needs psycopg-pool.
-- BENCH_CONN_HEALTH_CHECKS=0: persistent connections without the health check that Django
-  otherwise runs (a `SELECT 1` round trip) at the first database use of every request.
+
+(Persistent connections without the per-request health check need no variant: the production
+settings read CONN_HEALTH_CHECKS from the environment.)
 """
 
 import os
@@ -15,5 +16,3 @@ if os.environ.get("BENCH_DB_POOL") == "1":
     _size = int(os.environ.get("GUNICORN_THREADS") or 4)
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
     DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": _size, "max_size": _size, "timeout": 10}  # noqa: F405
-if os.environ.get("BENCH_CONN_HEALTH_CHECKS") == "0":
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False  # noqa: F405
