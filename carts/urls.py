@@ -13,7 +13,8 @@ urlpatterns = [
     path("api/carts/sync", api.CartSyncView.as_view(), name="api-cart-sync"),
     path("api/carts/update", api.CartUpdateView.as_view(), name="api-cart-update"),
     path("api/carts/active", api.ActiveCartsView.as_view(), name="api-carts-active"),
-    path("api/carts/<str:session_id>", api.CartDetailView.as_view(), name="api-cart-detail"),
+    # `path`: a session token may hold "/" (storefronts send it URL-encoded, as %2F).
+    path("api/carts/<path:session_id>", api.CartDetailView.as_view(), name="api-cart-detail"),
     path(
         "admin/carts/abandoned-report/",
         admin.site.admin_view(admin_views.abandoned_report_view),
