@@ -1,7 +1,10 @@
 """The cart endpoints of API.md "Carts" (seeds 000 and 002): thin doors into carts.services.
 
 Serializers validate; errors reach the client through the one exception handler as the envelope
-(`details.field` like `items[0].quantity`).
+(`details.field` like `items[0].quantity`). The two cart writes (sync, update) are the hottest
+requests there are: a plain function checks their bodies first (`cart_sync_body_clean`,
+`cart_update_body_clean`) and the serializers run only for a body it does not accept outright,
+so every 400 is still the serializer's own, field path and message alike.
 """
 
 import re
@@ -27,8 +30,15 @@ def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def validated(serializer_class, data) -> dict:
-    """Validates a request body; the first error becomes a 400 naming its field."""
+def validated(serializer_class, data, fast_clean=None) -> dict:
+    """Validates a request body; the first error becomes a 400 naming its field.
+
+    `fast_clean(data)` may return the validated data of a body it can vouch for (the same the
+    serializer would give) or None, and then the serializer decides."""
+    if fast_clean is not None:
+        clean = fast_clean(data)
+        if clean is not None:
+            return clean
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
@@ -166,6 +176,204 @@ class CartUpdateRequestSerializer(serializers.Serializer):
     cart = SeedTwoCartSerializer()
 
 
+# --- the fast path of the cart writes -----------------------------------------------------------
+#
+# Each function below accepts only what the serializers above accept and returns what they would
+# return; anything else (an error, a numeric string, a boolean "true", surrounding whitespace
+# where it matters …) answers None, and the serializer runs. tests/carts/test_sync_validation.py
+# holds both to the same answers.
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MAX_ID = settings.CART_MAX_ID_LENGTH
+
+
+def _plain_text(value: str) -> bool:
+    """No NUL and no lone surrogate: what every DRF CharField refuses."""
+    return "\x00" not in value and (value.isascii() or _SURROGATE.search(value) is None)
+
+
+def _text(value, max_length: int, *, allow_blank: bool, trim: bool = True):
+    """A CharField's value (stripped), or `_REFUSE`; None stays None (allow_null fields only)."""
+    if value is None:
+        return None
+    if type(value) is not str or not _plain_text(value):
+        return _REFUSE
+    if trim:
+        value = value.strip()
+    if (not value and not allow_blank) or len(value) > max_length:
+        return _REFUSE
+    return value
+
+
+def _identifier(value):
+    """IdentifierField: a non-blank string (stripped) or an integer."""
+    kind = type(value)
+    if kind is str:
+        value = value.strip()
+        if value and len(value) <= _MAX_ID and _plain_text(value):
+            return value
+    elif kind is int and len(str(value)) <= _MAX_ID:
+        return value
+    return _REFUSE
+
+
+_REFUSE = object()
+_ITEM_FIELDS = CartItemSerializer._declared_fields
+_PRICE = _ITEM_FIELDS["price"]
+_IMAGE_URL = _ITEM_FIELDS["imageUrl"]
+_EMAIL = CustomerSerializer._declared_fields["email"]
+_MAX_QUANTITY = settings.CART_MAX_ITEM_QUANTITY
+_MAX_TITLE = settings.CART_MAX_TITLE_LENGTH
+_MAX_TAGS = settings.CART_MAX_TAGS_PER_ITEM
+_MAX_ITEMS = settings.CART_MAX_ITEMS
+
+
+def _item_clean(data):
+    if type(data) is not dict:
+        return _REFUSE
+    if "productId" not in data and "id" in data:
+        data = {**data, "productId": data["id"]}  # seed 002's item shape, as CartItemSerializer
+        if "title" not in data and "name" in data:
+            data["title"] = data["name"]
+    product_id = _identifier(data.get("productId"))
+    quantity = data.get("quantity")
+    if product_id is _REFUSE or type(quantity) is not int or not 1 <= quantity <= _MAX_QUANTITY:
+        return _REFUSE
+    price = data.get("price")
+    if type(price) not in (int, float):
+        return _REFUSE
+    try:
+        price = _PRICE.run_validation(price)
+    except serializers.ValidationError:
+        return _REFUSE
+    item = {"productId": product_id, "quantity": quantity, "price": price}
+    if "title" in data:
+        item["title"] = _text(data["title"], _MAX_TITLE, allow_blank=False)
+    if "variantId" in data:
+        variant = data["variantId"]
+        item["variantId"] = None if variant is None else _identifier(variant)
+    if "category" in data:
+        item["category"] = _text(data["category"], _MAX_ID, allow_blank=False)
+    if "tags" in data:
+        tags = data["tags"]
+        if tags is not None:
+            if type(tags) is not list or len(tags) > _MAX_TAGS:
+                return _REFUSE
+            tags = [_text(tag, _MAX_ID, allow_blank=False) for tag in tags]
+            if _REFUSE in tags or None in tags:
+                return _REFUSE
+        item["tags"] = tags
+    if "imageUrl" in data:
+        url = data["imageUrl"]
+        if url is not None:
+            if type(url) is not str or not url.lower().startswith(("http://", "https://")):
+                return _REFUSE
+            try:
+                url = _IMAGE_URL.run_validation(url)
+            except serializers.ValidationError:
+                return _REFUSE
+            if not url.lower().startswith(("http://", "https://")):
+                return _REFUSE
+        item["imageUrl"] = url
+    if _REFUSE in item.values():
+        return _REFUSE
+    return item
+
+
+def _items_clean(data) -> list | None:
+    if type(data) is not list or len(data) > _MAX_ITEMS:
+        return None
+    items = [_item_clean(item) for item in data]
+    return None if _REFUSE in items else items
+
+
+def _customer_clean(data):
+    if data is None:
+        return None
+    if type(data) is not dict:
+        return _REFUSE
+    customer = {}
+    if "email" in data:
+        email = data["email"]
+        if email is not None and email != "":
+            if type(email) is not str:
+                return _REFUSE
+            try:
+                email = _EMAIL.run_validation(email)
+            except serializers.ValidationError:
+                return _REFUSE
+        customer["email"] = email
+    if "phone" in data:
+        phone = _text(data["phone"], 16, allow_blank=True)
+        if phone is _REFUSE or (phone and not E164.match(phone)):
+            return _REFUSE
+        customer["phone"] = phone
+    for key in ("first_name", "last_name"):
+        if key in data:
+            customer[key] = _text(data[key], 100, allow_blank=True)
+    if "marketing_consent" in data:
+        consent = data["marketing_consent"]
+        if consent is not None:
+            if type(consent) is not dict:
+                return _REFUSE
+            consent = {channel: consent.get(channel) for channel in ("email", "whatsapp")}
+            if any(value is not None and type(value) is not bool for value in consent.values()):
+                return _REFUSE
+        customer["marketing_consent"] = consent
+    if _REFUSE in customer.values():
+        return _REFUSE
+    return customer
+
+
+def cart_sync_body_clean(data) -> dict | None:
+    """CartSyncRequestSerializer's validated data for a body it accepts; None: ask it."""
+    if type(data) is not dict:
+        return None
+    token = data.get("session_token")
+    if type(token) is not str or not token.strip() or len(token) > 128 or not _plain_text(token):
+        return None
+    items = _items_clean(data.get("items"))
+    if items is None:
+        return None
+    clean = {"session_token": token, "items": items}
+    if "user_id" in data:
+        clean["user_id"] = _text(data["user_id"], 255, allow_blank=True)
+    if "currency" in data:
+        currency = data["currency"]
+        if currency is not None and not (
+            type(currency) is str and len(currency) == 3 and currency.isascii() and currency.isalpha()
+        ):
+            return None
+        clean["currency"] = currency
+    if "customer" in data:
+        clean["customer"] = _customer_clean(data["customer"])
+    if _REFUSE in clean.values():
+        return None
+    return clean
+
+
+def cart_update_body_clean(data) -> dict | None:
+    """CartUpdateRequestSerializer's validated data for a body it accepts; None: ask it."""
+    if type(data) is not dict:
+        return None
+    session_id, cart = data.get("sessionId"), data.get("cart")
+    if type(session_id) is not str or not session_id or len(session_id) > 128 or not _plain_text(session_id):
+        return None
+    if type(cart) is not dict:
+        return None
+    items = _items_clean(cart.get("items"))
+    if items is None:
+        return None
+    clean_cart = {"items": items}
+    for key in ("total", "itemCount"):
+        if key in cart:
+            value = cart[key]
+            if type(value) not in (int, float):
+                return None
+            clean_cart[key] = value
+    return {"sessionId": session_id, "cart": clean_cart}
+
+
 # --- response serializers (for the schema; bodies are built by the views) ------------------
 
 CartSyncCreatedSerializer = inline_serializer(
@@ -293,7 +501,7 @@ class CartSyncView(APIView):
     )
     def post(self, request):
         store = request_store(request)
-        data = validated(CartSyncRequestSerializer, request.data)
+        data = validated(CartSyncRequestSerializer, request.data, cart_sync_body_clean)
         result = services.cart_sync(
             store=store,
             session_token=data["session_token"],
@@ -304,8 +512,8 @@ class CartSyncView(APIView):
             source="storefront:cart_sync",
         )
         if result.created:
-            return Response({"created": True, "cart_id": str(result.cart.id)}, status=status.HTTP_201_CREATED)
-        return Response({"updated": True, "cart_id": str(result.cart.id)})
+            return Response({"created": True, "cart_id": str(result.cart_id)}, status=status.HTTP_201_CREATED)
+        return Response({"updated": True, "cart_id": str(result.cart_id)})
 
 
 class CartUpdateView(APIView):
@@ -323,7 +531,7 @@ class CartUpdateView(APIView):
     )
     def post(self, request):
         store = request_store(request)
-        data = validated(CartUpdateRequestSerializer, request.data)
+        data = validated(CartUpdateRequestSerializer, request.data, cart_update_body_clean)
         services.cart_sync(
             store=store,
             session_token=data["sessionId"],

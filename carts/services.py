@@ -1,19 +1,20 @@
 """Every write to stores, keys, memberships and carts."""
 
 import secrets
+import uuid
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from carts.caps import store_cart_creation_check
 from carts.models import Cart, Store, StoreKey, StoreMembership, StoreOrigin
 from carts.names import store_name_normalise
-from cartsite.errors import Conflict, NotFound, ValidationFailed
+from cartsite.errors import Conflict, NotFound, RateLimited, ValidationFailed
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,18 @@ _CART_SYNC_ATTEMPTS = 3
 
 @dataclass(frozen=True)
 class CartSyncResult:
-    cart: Cart
+    """What a sync did: the id of the open cart it wrote, and whether it created that cart."""
+
+    cart_id: uuid.UUID
     created: bool
 
 
 def _json_number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+_OPTIONAL_ITEM_KEYS = ("title", "variantId", "category", "tags", "imageUrl")
+_CENT = Decimal("0.01")
 
 
 def cart_items_normalise(items: list[dict]) -> tuple[list[dict], Decimal, int]:
@@ -140,28 +147,36 @@ def cart_items_normalise(items: list[dict]) -> tuple[list[dict], Decimal, int]:
         )
     stored, total, count = [], Decimal("0"), 0
     for item in items:
-        price = Decimal(str(item["price"]))
+        price = item["price"]
+        if not isinstance(price, Decimal):
+            price = Decimal(str(price))
         quantity = int(item["quantity"])
         total += price * quantity
         count += quantity
         line = {"productId": item["productId"], "quantity": quantity, "price": _json_number(price)}
-        for key in ("title", "variantId", "category", "tags", "imageUrl"):
-            if item.get(key) not in (None, ""):
-                line[key] = item[key]
+        for key in _OPTIONAL_ITEM_KEYS:
+            value = item.get(key)
+            if value is not None and value != "":
+                line[key] = value
         stored.append(line)
-    total = total.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    total = total.quantize(_CENT, rounding=ROUND_HALF_UP)
     if total > CART_TOTAL_MAX:
         raise ValidationFailed("The cart total is too large", field="items", reason="Total too large")
     return stored, total, count
 
 
+CONTACT_FIELDS = ("email", "phone", "first_name", "last_name")
+
+
 def _contact_fields(customer: dict | None) -> dict:
     """Contact fields the sync sets; a key the client left out (or sent as null) is left alone."""
     fields = {}
-    for key in ("email", "phone", "first_name", "last_name"):
-        if customer and customer.get(key) is not None:
-            value = customer[key].strip()
-            fields[key] = value.lower() if key == "email" else value
+    if customer:
+        for key in CONTACT_FIELDS:
+            value = customer.get(key)
+            if value is not None:
+                value = value.strip()
+                fields[key] = value.lower() if key == "email" else value
     return fields
 
 
@@ -170,30 +185,94 @@ def _consent_given(customer: dict | None) -> dict[str, bool]:
     return {channel: bool(consent[channel]) for channel in CONSENT_CHANNELS if consent.get(channel) is not None}
 
 
-def _insert_open_cart(cart: Cart) -> bool:
-    """Inserts `cart` unless an open cart of its (store, session token) exists; True if inserted.
+def _cart_sync_values(
+    *, store: Store, session_token: str, sync: dict, user_id, currency, contact: dict, consent: dict, source, now
+) -> dict:
+    """The columns of a new cart for this sync (attname → value), before defaults."""
+    row = {
+        "id": uuid.uuid4(),
+        "store_id": store.pk,
+        "session_token": session_token,
+        "user_id": user_id or "",
+        "currency": (currency or store.currency).upper(),
+        "created_at": now,
+        **sync,
+        **contact,
+    }
+    for channel, given in consent.items():
+        row[f"{channel}_consent"] = given
+        row[f"{channel}_consent_at"] = now
+        row[f"{channel}_consent_source"] = source
+    return row
 
-    The partial unique index is the arbiter: on PostgreSQL an INSERT … ON CONFLICT DO NOTHING
-    (racing inserts wait for each other, exactly one wins); elsewhere the IntegrityError."""
-    if connection.vendor == "postgresql":
-        fields = list(Cart._meta.concrete_fields)
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        placeholders = ", ".join(["%s"] * len(fields))
-        values = [f.get_db_prep_save(getattr(cart, f.attname), connection) for f in fields]
-        sql = (
-            f"INSERT INTO {connection.ops.quote_name(Cart._meta.db_table)} ({columns}) VALUES ({placeholders}) "
-            "ON CONFLICT (store_id, session_token) WHERE converted_at IS NULL AND removed_at IS NULL "
-            "DO NOTHING RETURNING id"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, values)
-            return cursor.fetchone() is not None
+
+# The one statement of a sync on PostgreSQL. The partial unique index (one open cart per store
+# and session token) is the arbiter: of many racing first syncs exactly one inserts, the others
+# wait for it and update its row; `xmax = 0` only on the row version an INSERT wrote. A conflicting
+# cart that converts or is removed meanwhile makes PostgreSQL retry the insert, which then wins.
+_UPSERT_CONFLICT = "ON CONFLICT (store_id, session_token) WHERE converted_at IS NULL AND removed_at IS NULL"
+_cart_upsert_sql_cache: dict[tuple, str] = {}
+
+
+def _cart_upsert_sql(set_fields: tuple[str, ...], consent_channels: tuple[str, ...]) -> str:
+    """INSERT … ON CONFLICT DO UPDATE … RETURNING id, created, for one shape of sync (which fields
+    the client sent), built once per shape from the model's fields."""
+    key = (set_fields, consent_channels)
+    sql = _cart_upsert_sql_cache.get(key)
+    if sql is not None:
+        return sql
+    quote = connection.ops.quote_name
+    meta = Cart._meta
+    table = quote(meta.db_table)
+
+    def column(name: str) -> str:
+        return quote(meta.get_field(name).column)
+
+    columns = ", ".join(quote(f.column) for f in meta.concrete_fields)
+    placeholders = ", ".join(["%s"] * len(meta.concrete_fields))
+    assignments = [f"{column(name)} = EXCLUDED.{column(name)}" for name in set_fields]
+    for channel in consent_channels:
+        # A repeated answer keeps when and how consent was first given; a change records anew.
+        given = column(f"{channel}_consent")
+        same = f"{table}.{given} = EXCLUDED.{given}"
+        for suffix in ("_consent_at", "_consent_source"):
+            target = column(f"{channel}{suffix}")
+            assignments.append(f"{target} = CASE WHEN {same} THEN {table}.{target} ELSE EXCLUDED.{target} END")
+        assignments.append(f"{given} = EXCLUDED.{given}")
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) {_UPSERT_CONFLICT} "
+        f"DO UPDATE SET {', '.join(assignments)} RETURNING {column('id')}, (xmax = 0) AS created"
+    )
+    _cart_upsert_sql_cache[key] = sql
+    return sql
+
+
+def _cart_upsert(row: dict, set_fields: tuple[str, ...], consent_channels: tuple[str, ...]) -> tuple[uuid.UUID, bool]:
+    values = []
+    for field in Cart._meta.concrete_fields:
+        value = row[field.attname] if field.attname in row else field.get_default()
+        values.append(field.get_db_prep_save(value, connection))
     try:
-        with transaction.atomic():
-            cart.save(force_insert=True)
-        return True
-    except IntegrityError:
-        return False
+        with connection.cursor() as cursor:
+            cursor.execute(_cart_upsert_sql(set_fields, consent_channels), values)
+            cart_id, created = cursor.fetchone()
+    except (OperationalError, InterfaceError):
+        # As an atomic block's failed rollback would: a connection that died mid-statement is
+        # dropped now, so that the next use (the client's retry) connects afresh.
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
+        raise
+    return cart_id, created
+
+
+def _cart_discard(cart_id) -> None:
+    """Deletes a cart this sync has just created, if it is still open (the creation cap refused it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {connection.ops.quote_name(Cart._meta.db_table)} "
+            "WHERE id = %s AND converted_at IS NULL AND removed_at IS NULL",
+            [cart_id],
+        )
 
 
 def cart_sync(
@@ -214,38 +293,71 @@ def cart_sync(
     Total and item count are computed here. Contact fields and per-channel marketing consent are
     set when given and left alone when left out; consent records when (`*_consent_at`) and how
     (`*_consent_source` = `source`) it was last given or withdrawn. Every sync is activity.
+    A creation over the store's hourly cap (carts.caps) leaves no cart and raises RateLimited.
+
+    On PostgreSQL this is one INSERT … ON CONFLICT DO UPDATE in autocommit (a savepoint only
+    inside an outer transaction); elsewhere (SQLite for local use) an insert, and on the
+    constraint error an update.
     """
     now = now or timezone.now()
     stored_items, total, item_count = cart_items_normalise(items)
+    sync = {"items": stored_items, "total": total, "item_count": item_count, "last_activity_at": now}
     contact = _contact_fields(customer)
     consent = _consent_given(customer)
+    if connection.vendor != "postgresql":
+        return _cart_sync_portable(
+            store=store, session_token=session_token, sync=sync, user_id=user_id, currency=currency,
+            contact=contact, consent=consent, source=source, now=now,
+        )  # fmt: skip
+    row = _cart_sync_values(
+        store=store, session_token=session_token, sync=sync, user_id=user_id, currency=currency,
+        contact=contact, consent=consent, source=source, now=now,
+    )  # fmt: skip
+    set_fields = (*sync, *contact)
+    if user_id:
+        set_fields += ("user_id",)
+    if currency:
+        set_fields += ("currency",)
+    consent_channels = tuple(consent)
+    if connection.in_atomic_block:
+        # Inside an outer transaction: a savepoint, so that a refused creation leaves no row.
+        with transaction.atomic():
+            cart_id, created = _cart_upsert(row, set_fields, consent_channels)
+            if created:
+                store_cart_creation_check(store=store)
+        return CartSyncResult(cart_id=cart_id, created=created)
+    cart_id, created = _cart_upsert(row, set_fields, consent_channels)
+    if created:
+        try:
+            store_cart_creation_check(store=store)
+        except RateLimited:
+            _cart_discard(cart_id)
+            raise
+    return CartSyncResult(cart_id=cart_id, created=created)
+
+
+def _cart_sync_portable(
+    *, store: Store, session_token: str, sync: dict, user_id, currency, contact: dict, consent: dict, source, now
+) -> CartSyncResult:
+    """cart_sync without INSERT … ON CONFLICT: insert, and when the partial unique index refuses
+    it (an open cart exists) update that cart instead."""
     for _attempt in range(_CART_SYNC_ATTEMPTS):
         with transaction.atomic():
-            new_cart = Cart(
-                store=store,
-                session_token=session_token,
-                user_id=user_id or "",
-                items=stored_items,
-                total=total,
-                item_count=item_count,
-                currency=(currency or store.currency).upper(),
-                created_at=now,
-                last_activity_at=now,
-                **contact,
-            )
-            for channel, given in consent.items():
-                setattr(new_cart, f"{channel}_consent", given)
-                setattr(new_cart, f"{channel}_consent_at", now)
-                setattr(new_cart, f"{channel}_consent_source", source)
-            if _insert_open_cart(new_cart):
+            row = _cart_sync_values(
+                store=store, session_token=session_token, sync=sync, user_id=user_id, currency=currency,
+                contact=contact, consent=consent, source=source, now=now,
+            )  # fmt: skip
+            new_cart = Cart(**row)
+            try:
+                with transaction.atomic():
+                    new_cart.save(force_insert=True)
                 # Inside the transaction: a creation over the store's hourly cap leaves no row.
                 store_cart_creation_check(store=store)
-                new_cart._state.adding = False
-                new_cart._state.db = "default"
-                return CartSyncResult(cart=new_cart, created=True)
+                return CartSyncResult(cart_id=new_cart.id, created=True)
+            except IntegrityError:
+                pass
 
-            changes = {"items": stored_items, "total": total, "item_count": item_count, "last_activity_at": now}
-            changes.update(contact)
+            changes = {**sync, **contact}
             if user_id:
                 changes["user_id"] = user_id
             if currency:
@@ -261,7 +373,7 @@ def cart_sync(
             cart_id = open_cart.select_for_update().values_list("id", flat=True).first()
             if cart_id is not None:
                 Cart.objects.filter(pk=cart_id).update(**changes)
-                return CartSyncResult(cart=Cart.objects.select_related("store").get(pk=cart_id), created=False)
+                return CartSyncResult(cart_id=cart_id, created=False)
         # The open cart closed between our insert and our update: start over.
     raise Conflict("The cart changed while it was being saved; try again", field="session_token")
 
