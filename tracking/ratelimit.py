@@ -1,9 +1,15 @@
 """Per-IP rate limits of the tracking endpoints (seed 001 §3.2): 100 a minute and 1,000 an hour.
 
-Counted with django-ratelimit in the shared cache (Redis), so every process and host counts
-together. The subject is the client IP of `cartsite.client_ip` (trusted proxies only), an IPv6
-client by its /64. The single and the bulk endpoint share one budget: a bulk call counts as one
-call, and alternating between them does not double the allowance.
+Counted in the shared cache (Redis), so every process and host counts together. The subject is
+the client IP of `cartsite.client_ip` (trusted proxies only), an IPv6 client by its /64. The
+single and the bulk endpoint share one budget: a bulk call counts as one call, and alternating
+between them does not double the allowance.
+
+Fixed windows, as django-ratelimit counts them (same window edges: each subject's windows are
+offset by a CRC of the subject, so not every client's window ends at the same second). Every
+window is counted on each call, all of them in one Redis round trip (one Lua script: `INCR` each
+key, `EXPIRE` it when it is new). Without Redis (`REDIS_URL` unset: local runserver) the same
+counters live in Django's cache API (per process).
 
 Redis down: fail open. Tracking is best-effort analytics that must never break a storefront
 (seed 001 "Notes"); the key check and body limits still apply, every skipped check is logged
@@ -12,17 +18,39 @@ socket timeouts of the cache settings bound the cost to one failed call per requ
 """
 
 import logging
+import time
+import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
-from django_ratelimit.core import get_usage
+from django.core.cache import caches
 
 from cartsite.client_ip import client_ip, rate_limit_subject
+
+try:  # only where Redis is configured
+    from django_redis.cache import RedisCache
+except ImportError:  # pragma: no cover - django-redis is a dependency
+    RedisCache = None
 
 logger = logging.getLogger("tracking.ratelimit")
 
 GROUP = "cart-tracking"
 RATES = ("100/m", "1000/h")
+# A counter outlives its window by a few seconds (clock skew between hosts), as django-ratelimit's.
+EXPIRATION_FUDGE = 5
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+# KEYS: one counter per window; ARGV: each counter's time to live. Returns the counts, in order.
+_COUNT_SCRIPT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  if count == 1 then redis.call('EXPIRE', key, ARGV[i]) end
+  counts[i] = count
+end
+return counts
+"""
 
 
 @dataclass(frozen=True)
@@ -33,26 +61,90 @@ class LimitDecision:
     retry_after: int = 0
 
 
-def _subject(group, request) -> str:
-    return rate_limit_subject(client_ip(request))
+@lru_cache(maxsize=16)
+def rate_parse(rate: str) -> tuple[int, int]:
+    """`"100/m"` -> (100, 60); `"5/10s"` -> (5, 10)."""
+    count, _, per = rate.partition("/")
+    unit = per[-1].lower()
+    return int(count), _PERIODS[unit] * int(per[:-1] or 1)
 
 
-def tracking_rate_check(request, *, rates: tuple[str, ...] | None = None) -> LimitDecision:
-    """Counts this request against every rate and says whether it is over any of them."""
-    decision = LimitDecision(limited=False)
-    for rate in rates or RATES:
+def window_end(subject: str, period: int, now: int) -> int:
+    """The end (epoch seconds) of `subject`'s current window of `period` seconds."""
+    if period == 1:
+        return now
+    end = now - now % period + zlib.crc32(subject.encode()) % period
+    return end + period if end < now else end
+
+
+def _windows(subject: str, rates: tuple[str, ...], now: int) -> list[tuple[str, int, str, int, int]]:
+    """(rate, limit, counter key, time to live, window end) of each rate for `subject` now."""
+    windows = []
+    for rate in rates:
+        limit, period = rate_parse(rate)
+        end = window_end(subject, period, now)
+        windows.append((rate, limit, f"rl:{GROUP}:{limit}/{period}s:{subject}:{end}", period + EXPIRATION_FUDGE, end))
+    return windows
+
+
+class _Counter:
+    """One Redis round trip for every window; the raw client of the configured django-redis cache."""
+
+    def __init__(self, cache):
+        self.cache = cache
+        self.client = cache.client.get_client(write=True)
+        self.script = self.client.register_script(_COUNT_SCRIPT)
+
+    def count(self, keys: list[str], ttls: list[int]) -> list[int]:
+        full_keys = [self.cache.make_key(key) for key in keys]
+        return [int(count) for count in self.script(keys=full_keys, args=ttls)]
+
+
+def _redis_counter(cache) -> _Counter | None:
+    if RedisCache is None or not isinstance(cache, RedisCache):
+        return None
+    # Kept on the cache object: a settings change (tests) makes a new cache, and a new client.
+    counter = getattr(cache, "_tracking_counter", None)
+    if counter is None:
+        counter = cache._tracking_counter = _Counter(cache)
+    return counter
+
+
+def _cache_count(cache, keys: list[str], ttls: list[int]) -> list[int]:
+    """The same counters through Django's cache API (LocMem when Redis is not configured)."""
+    counts = []
+    for key, ttl in zip(keys, ttls, strict=True):
+        if cache.add(key, 1, ttl):
+            counts.append(1)
+            continue
         try:
-            usage = get_usage(request, group=GROUP, key=_subject, rate=rate, increment=True)
-        except Exception as exc:  # any cache failure means "cannot count"
-            if not getattr(settings, "RATELIMIT_FAIL_OPEN", False):
-                raise
-            logger.warning("rate limiter unavailable", extra={"error_type": type(exc).__name__})
-            return LimitDecision(limited=False, available=False)
-        if usage is None:
-            # django-ratelimit's own fail-open path (cache answered nothing) or limits disabled.
-            if getattr(settings, "RATELIMIT_ENABLE", True):
-                return LimitDecision(limited=False, available=False)
-            return decision
-        if usage["should_limit"] and not decision.limited:
-            decision = LimitDecision(limited=True, rate=rate, retry_after=max(1, int(usage["time_left"])))
-    return decision
+            counts.append(cache.incr(key))
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, ttl)
+            counts.append(1)
+    return counts
+
+
+def tracking_rate_check(request, *, rates: tuple[str, ...] | None = None, ip: str | None = None) -> LimitDecision:
+    """Counts this request against every rate and says whether it is over any of them (the first
+    such rate, in order, is the one reported). `ip`: the client IP, when the caller has it."""
+    if not getattr(settings, "RATELIMIT_ENABLE", True):
+        return LimitDecision(limited=False)
+    subject = rate_limit_subject(ip if ip is not None else client_ip(request))
+    now = int(time.time())
+    windows = _windows(subject, rates or RATES, now)
+    keys = [window[2] for window in windows]
+    ttls = [window[3] for window in windows]
+    try:
+        cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+        counter = _redis_counter(cache)
+        counts = counter.count(keys, ttls) if counter is not None else _cache_count(cache, keys, ttls)
+    except Exception as exc:  # any cache failure means "cannot count"
+        if not getattr(settings, "RATELIMIT_FAIL_OPEN", False):
+            raise
+        logger.warning("rate limiter unavailable", extra={"error_type": type(exc).__name__})
+        return LimitDecision(limited=False, available=False)
+    for (rate, limit, _key, _ttl, end), count in zip(windows, counts, strict=True):
+        if count > limit:
+            return LimitDecision(limited=True, rate=rate, retry_after=max(1, end - now))
+    return LimitDecision(limited=False)
