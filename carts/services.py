@@ -247,11 +247,30 @@ def _cart_upsert_sql(set_fields: tuple[str, ...], consent_channels: tuple[str, .
     return sql
 
 
-def _cart_upsert(row: dict, set_fields: tuple[str, ...], consent_channels: tuple[str, ...]) -> tuple[uuid.UUID, bool]:
+_cart_constant_defaults: dict[str, object] = {}
+
+
+def _cart_row_values(row: dict) -> list:
+    """The INSERT's parameters in the order of the model's fields: `row`'s values, else the
+    field's default (the constant ones prepared once)."""
+    if not _cart_constant_defaults:
+        for field in Cart._meta.concrete_fields:
+            if not (field.has_default() and callable(field.default)):
+                _cart_constant_defaults[field.attname] = field.get_db_prep_save(field.get_default(), connection)
     values = []
     for field in Cart._meta.concrete_fields:
-        value = row[field.attname] if field.attname in row else field.get_default()
-        values.append(field.get_db_prep_save(value, connection))
+        name = field.attname
+        if name in row:
+            values.append(field.get_db_prep_save(row[name], connection))
+        elif name in _cart_constant_defaults:
+            values.append(_cart_constant_defaults[name])
+        else:
+            values.append(field.get_db_prep_save(field.get_default(), connection))
+    return values
+
+
+def _cart_upsert(row: dict, set_fields: tuple[str, ...], consent_channels: tuple[str, ...]) -> tuple[uuid.UUID, bool]:
+    values = _cart_row_values(row)
     try:
         with connection.cursor() as cursor:
             cursor.execute(_cart_upsert_sql(set_fields, consent_channels), values)
