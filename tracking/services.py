@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 from django.conf import settings
@@ -51,33 +52,45 @@ def store_mismatch_error() -> Forbidden:
     return Forbidden("This key belongs to another store", field="storeName", reason=STORE_MISMATCH_REASON)
 
 
-def event_record(*, store: Store, event: EventInput, ip_address: str | None = None) -> CartTrackingEvent:
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """What storing one event gives back: its id and server time (what the API answers)."""
+
+    id: str
+    created_at: datetime
+
+
+def event_record(*, store: Store, event: EventInput, ip_address: str | None = None) -> RecordedEvent:
     """Stores one event of `store` (seed 001 §2.3-2.4).
 
     The event's normalised store name must be the acting store's (else 403). The id is random;
-    the primary key is the arbiter of uniqueness: an insert that collides is retried with a new
-    id (inside a savepoint, so an outer transaction survives). `created_at` is server time (UTC).
+    the primary key is the arbiter of uniqueness: one `INSERT … ON CONFLICT (id) DO NOTHING
+    RETURNING id` in autocommit, and when no row comes back (another writer took the id) the
+    insert is repeated with a new id. `created_at` is server time (UTC). Inside an outer
+    transaction the insert runs in a savepoint, so a failing insert leaves that transaction usable.
     """
     if event.store_name != store.name:
         raise store_mismatch_error()
+    ops = connection.ops
+    sql = _insert_sql(connection.vendor)
+    ip_value = ops.adapt_ipaddressfield_value(ip_address)
+    fields = _event_values(event)
     for _attempt in range(ID_ATTEMPTS):
         now = _now_ms()
-        row = CartTrackingEvent(
-            id=event_id_new(_epoch_ms(now)),
-            store=store,
-            ip_address=ip_address,
-            created_at=now,
-            updated_at=now,
-            **event.fields(),
-        )
-        try:
-            with transaction.atomic():
-                row.save(force_insert=True)
-            return row
-        except IntegrityError as exc:
-            if not _is_id_collision(exc):
-                raise
-            logger.warning("tracking event id collision, retrying", extra={"event_id": row.id})
+        event_id = event_id_new(_epoch_ms(now))
+        stamp = ops.adapt_datetimefield_value(now)
+        params = (event_id, store.pk, *fields, ip_value, stamp, stamp)
+        if connection.in_atomic_block:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                inserted = cursor.fetchone()
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                inserted = cursor.fetchone()
+        if inserted is not None:
+            return RecordedEvent(id=event_id, created_at=now)
+        logger.warning("tracking event id collision, retrying", extra={"event_id": event_id})
     raise IntegrityError("could not find a free event id")
 
 
@@ -150,6 +163,19 @@ _event_values = operator.attrgetter(*_EVENT_FIELDS)
 
 def _event_tuple(event: EventInput) -> tuple:
     return _event_values(event)
+
+
+@cache
+def _insert_sql(vendor: str) -> str:
+    """One row in `_ROW_ORDER`; nothing inserted (no row returned) when the id is taken."""
+    quote = connection.ops.quote_name
+    meta = CartTrackingEvent._meta
+    columns = ", ".join(quote(meta.get_field(name).column) for name in _ROW_ORDER)
+    placeholders = ", ".join(["%s"] * len(_ROW_ORDER))
+    return (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({quote(meta.pk.column)}) DO NOTHING RETURNING {quote(meta.pk.column)}"
+    )
 
 
 def _rows_insert(rows: list[tuple]) -> None:
