@@ -20,8 +20,9 @@ from carts.models import Store
 logger = logging.getLogger("notifications.caps")
 
 
-def _day_key(store: Store, channel: str, now: datetime) -> str:
-    return f"caps:messages:{store.pk}:{channel}:{now.astimezone(UTC).date().isoformat()}"
+def _day_key(store: Store | int, channel: str, now: datetime) -> str:
+    store_id = getattr(store, "pk", store)
+    return f"caps:messages:{store_id}:{channel}:{now.astimezone(UTC).date().isoformat()}"
 
 
 def store_message_budget_take(*, store: Store, channel: str, now: datetime | None = None) -> bool:
@@ -43,6 +44,42 @@ def store_message_budget_take(*, store: Store, channel: str, now: datetime | Non
             logger.warning("store daily message budget spent", extra={"channel": channel, "limit": limit})
         return False
     return True
+
+
+def store_message_budget_take_many(*, store_id: int, channel: str, count: int, now: datetime | None = None) -> int:
+    """Takes up to `count` messages of `channel` from the store's budget for today in one Redis
+    round trip (INCRBY), gives back at once what is over the budget, and returns how many were
+    granted (0 when the budget cannot be counted). Give back unused ones with
+    `store_message_budget_return`."""
+    limit = getattr(settings, "MESSAGES_PER_STORE_PER_DAY", 0)
+    if count <= 0:
+        return 0
+    if limit <= 0:
+        return count
+    now = now or datetime.now(UTC)
+    key = _day_key(store_id, channel, now)
+    try:
+        cache.add(key, 0, timeout=int(timedelta(days=1, hours=1).total_seconds()))
+        total = cache.incr(key, count)
+        over = min(count, max(0, total - limit))
+        if over:
+            cache.decr(key, over)
+    except Exception as exc:
+        logger.warning("message budget unavailable", extra={"channel": channel, "error_type": type(exc).__name__})
+        return 0
+    if over and total - count <= limit:
+        logger.warning("store daily message budget spent", extra={"channel": channel, "limit": limit})
+    return count - over
+
+
+def store_message_budget_return(*, store_id: int, channel: str, count: int, now: datetime | None = None) -> None:
+    """Gives back `count` messages taken but not claimed (capped, or claimed by another sweep)."""
+    if count <= 0 or getattr(settings, "MESSAGES_PER_STORE_PER_DAY", 0) <= 0:
+        return
+    try:
+        cache.decr(_day_key(store_id, channel, now or datetime.now(UTC)), count)
+    except Exception as exc:
+        logger.warning("message budget not returned", extra={"channel": channel, "error_type": type(exc).__name__})
 
 
 def store_message_budget_left(*, store: Store, channel: str, now: datetime | None = None) -> int | None:

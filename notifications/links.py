@@ -7,7 +7,7 @@ accepted as another. Nothing secret is inside (ids only), but nothing can be for
 import base64
 import binascii
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
@@ -57,16 +57,25 @@ def unsubscribe_token_read(token: str) -> uuid.UUID:
         raise InvalidLink(str(exc)) from exc
 
 
-def cursor_encode(*, after: uuid.UUID) -> str:
-    """An opaque, signed, base64 cursor: the last cart id of a batch."""
-    signed = signing.dumps({"after": str(after)}, salt=CURSOR_SALT)
+def cursor_encode(*, after: uuid.UUID, at: datetime | None = None) -> str:
+    """An opaque, signed, base64 cursor: the scan position (last activity, cart id) of the last
+    cart of a batch. A cursor without the position's time is not accepted back."""
+    payload = {"after": str(after)}
+    if at is not None:
+        payload["at"] = at.isoformat()
+    signed = signing.dumps(payload, salt=CURSOR_SALT)
     return base64.urlsafe_b64encode(signed.encode()).decode()
 
 
-def cursor_decode(cursor: str) -> uuid.UUID:
-    """The cart id a cursor continues after; a forged or damaged cursor is a 400."""
+def cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The scan position (last activity, cart id) a cursor continues after; a forged or damaged
+    cursor is a 400."""
     try:
         signed = base64.urlsafe_b64decode(cursor.encode()).decode()
-        return uuid.UUID(signing.loads(signed, salt=CURSOR_SALT)["after"])
+        data = signing.loads(signed, salt=CURSOR_SALT)
+        at = datetime.fromisoformat(data["at"])
+        if at.tzinfo is None:
+            raise ValueError("naive time")
+        return at, uuid.UUID(data["after"])
     except (signing.BadSignature, binascii.Error, UnicodeError, KeyError, TypeError, ValueError, AttributeError):
         raise ValidationFailed("cursor is not valid", field="cursor", reason="Invalid or forged cursor") from None

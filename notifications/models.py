@@ -51,6 +51,7 @@ class ReminderMessage(models.Model):
     class SkipReason(models.TextChoices):
         NONE = "", "—"
         HOLDOUT = "holdout", "Held out (control group)"
+        CONVERTED = "converted", "Cart converted or removed before delivery"
 
     cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="reminder_messages")
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="reminder_messages")
@@ -79,10 +80,11 @@ class ReminderMessage(models.Model):
             models.CheckConstraint(condition=Q(stage__in=[1, 2]), name="notifications_stage_1_or_2"),
         ]
         indexes = [
-            # Frequency cap: recent messages to one recipient on one channel of one store.
+            # Frequency cap: recent messages to one recipient on one channel of one store
+            # (claimed and not yet delivered ones count too).
             models.Index(
                 fields=["store", "channel", "recipient_hash", "attempted_at"],
-                condition=Q(status__in=["sending", "sent"]),
+                condition=Q(status__in=["scheduled", "sending", "sent"]),
                 name="notifications_cap_lookup",
             ),
             models.Index(fields=["store", "status", "stage", "channel"], name="notifications_stats"),

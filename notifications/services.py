@@ -20,8 +20,9 @@ import hashlib
 import logging
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
@@ -35,9 +36,9 @@ from carts.models import Cart
 from cartsite.errors import NotFound, ValidationFailed
 from cartsite.metrics import SWEEP_RESULTS
 from notifications import links
-from notifications.caps import store_message_budget_take
+from notifications.caps import store_message_budget_return, store_message_budget_take_many
 from notifications.channels import ChannelError, Reminder, channels_enabled
-from notifications.models import CartOutcome, ReminderMessage, Suppression, contact_hash
+from notifications.models import ReminderMessage, Suppression, contact_hash
 
 logger = logging.getLogger("notifications.sweep")
 
@@ -53,6 +54,7 @@ class SweepSummary:
     """What one sweep did. `first_sent` / `second_sent` count messages, not carts."""
 
     processed: int = 0
+    claimed: int = 0
     first_sent: int = 0
     second_sent: int = 0
     by_channel: dict = field(default_factory=lambda: {name: {"sent": 0, "failed": 0} for name in CHANNEL_NAMES})
@@ -85,13 +87,31 @@ class SweepSummary:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Candidate:
-    cart: Cart
+    cart_id: uuid.UUID
+    store_id: int
     stage: int
     channel: str
     recipient_hash: str
     retry_message_id: int | None  # a failed message to try again, else a new one
+
+
+# The columns of a scanned cart (a tuple, not a model instance: the sweep reads many carts).
+CART_ID, CART_STORE, CART_ACTIVITY, CART_EMAIL, CART_PHONE, CART_EMAIL_CONSENT, CART_WHATSAPP_CONSENT = range(7)
+# Per channel: the cart's contact column, its consent column and the contact's suppression kind.
+CHANNEL_COLUMNS = {
+    "email": (CART_EMAIL, CART_EMAIL_CONSENT, Suppression.Kind.EMAIL),
+    "whatsapp": (CART_PHONE, CART_WHATSAPP_CONSENT, Suppression.Kind.PHONE),
+}
+# The SQL form of "this channel can reach the cart" (contact and consent), per channel.
+CHANNEL_REACHABLE_SQL = {
+    "email": "(c.email <> '' AND c.email_consent)",
+    "whatsapp": "(c.phone <> '' AND c.whatsapp_consent)",
+}
+# Messages claimed (`scheduled`) but not handed to a channel within this long are delivered by
+# the next sweep (the delivery task or the process that claimed them died).
+DELIVERY_GRACE = timedelta(minutes=10)
 
 
 def cart_in_holdout(cart_id, *, percent: float | None = None) -> bool:
@@ -103,31 +123,34 @@ def cart_in_holdout(cart_id, *, percent: float | None = None) -> bool:
     return bucket < percent
 
 
-def _retryable(message: ReminderMessage | None) -> bool:
+# An existing message as the sweep reads it: (id, status, error_kind, attempts, sent_at).
+M_ID, M_STATUS, M_KIND, M_ATTEMPTS, M_SENT_AT = range(5)
+
+
+def _retryable(message: tuple | None) -> bool:
     return (
         message is not None
-        and message.status == ReminderMessage.Status.FAILED
-        and message.error_kind in RETRYABLE_KINDS
-        and message.attempts < settings.NOTIFICATIONS_MAX_ATTEMPTS
+        and message[M_STATUS] == ReminderMessage.Status.FAILED
+        and message[M_KIND] in RETRYABLE_KINDS
+        and message[M_ATTEMPTS] < settings.NOTIFICATIONS_MAX_ATTEMPTS
     )
 
 
-def _due_stage(*, cart: Cart, channel: str, existing: dict, now: datetime, second: timedelta, gap: timedelta):
+def _due_stage(*, cart_id, idle: timedelta, channel: str, existing: dict, now: datetime, second, gap):
     """The stage due on one channel (1, 2 or None) and the failed row to retry, if any."""
-    first_message = existing.get((cart.id, 1, channel))
-    second_message = existing.get((cart.id, 2, channel))
-    idle = now - cart.last_activity_at
-    if first_message is not None and first_message.status == ReminderMessage.Status.SENT:
-        if idle >= second and first_message.sent_at <= now - gap:
+    first_message = existing.get((cart_id, 1, channel))
+    second_message = existing.get((cart_id, 2, channel))
+    if first_message is not None and first_message[M_STATUS] == ReminderMessage.Status.SENT:
+        if idle >= second and first_message[M_SENT_AT] <= now - gap:
             if second_message is None:
                 return 2, None
             if _retryable(second_message):
-                return 2, second_message.id
+                return 2, second_message[M_ID]
         return None, None
     if first_message is None:
         return 1, None
     if _retryable(first_message):
-        return 1, first_message.id
+        return 1, first_message[M_ID]
     return None, None
 
 
@@ -161,18 +184,25 @@ def sweep_run(
     dry_run: bool = False,
     now: datetime | None = None,
     on_batch=None,
+    deliver: bool = True,
+    on_claimed=None,
 ) -> SweepSummary:
-    """Sends the reminders that are due (see the module docstring for the rules).
+    """Claims the reminders that are due (see the module docstring for the rules), and delivers them.
 
     Without `cursor` and `single_batch` every batch is processed and `next_cursor` is None; with
     either, one batch is processed and `next_cursor` continues after it (None when done).
     `stores`: store ids (or Store objects) to act on, None for all. `dry_run` counts what would be
     sent and writes nothing. `on_batch(summary)` is called after each batch (progress lines).
+
+    `deliver=True`: each batch's claimed messages are sent by this process right after the batch
+    (`reminders_deliver`). `deliver=False`: the sweep only claims; `on_claimed(message_ids)` is
+    called with each batch's claimed ids (the beat task queues a delivery task per batch), and
+    whatever is still unsent after DELIVERY_GRACE is delivered by a later sweep.
     """
     _validate_options(batch_size=batch_size, first_delay_hours=first_delay_hours, second_delay_hours=second_delay_hours)
     started = time.monotonic()
     now = now or timezone.now()
-    after = links.cursor_decode(cursor) if cursor else None
+    position = links.cursor_decode(cursor) if cursor else None
     first = timedelta(hours=first_delay_hours)
     second = timedelta(hours=second_delay_hours)
     horizon = max(timedelta(days=settings.NOTIFICATIONS_MAX_IDLE_DAYS), second * 2)
@@ -180,38 +210,63 @@ def sweep_run(
     summary = SweepSummary(dry_run=dry_run)
     channels = channels_enabled(enable_whatsapp=enable_whatsapp, enable_email=enable_email)
 
+    def hand_over(message_ids: list[int]) -> None:
+        if not message_ids:
+            return
+        if deliver:
+            reminders_deliver(message_ids=message_ids, now=now, summary=summary)
+        elif on_claimed is not None:
+            on_claimed(message_ids)
+
     if not dry_run:
         attribution_refresh(now=now, stores=store_ids)
         _interrupted_release(now=now, stores=store_ids)
+        for message_ids in _undelivered_pages(now=now, stores=store_ids, size=batch_size):
+            hand_over(message_ids)
 
-    scan = Cart.objects.open().filter(
-        item_count__gt=0, last_activity_at__lte=now - first, last_activity_at__gt=now - horizon
-    )
-    if store_ids is not None:
-        scan = scan.filter(store_id__in=store_ids)
+    scan_sql = _scan_sql(channels=channels, stores=store_ids is not None)
     one_batch = single_batch or cursor is not None
-    while True:
-        page = scan.filter(id__gt=after) if after is not None else scan
-        carts = list(page.select_related("store").order_by("id")[:batch_size])
-        if not carts:
-            summary.next_cursor = None
-            break
-        summary.batches += 1
-        _batch_process(carts=carts, channels=channels, now=now, second=second, gap=second - first, summary=summary)
-        after = carts[-1].id
-        if on_batch is not None:
-            on_batch(summary)
-        if len(carts) < batch_size:
-            summary.next_cursor = None
-            break
-        if one_batch:
-            summary.next_cursor = links.cursor_encode(after=after)
-            break
+    with _jit_off():
+        while True:
+            page = _scan_page(
+                sql=scan_sql,
+                position=position,
+                limit=batch_size,
+                due_before=now - first,
+                horizon=now - horizon,
+                stores=store_ids,
+            )
+            if page.scanned == 0:
+                summary.next_cursor = None
+                break
+            summary.batches += 1
+            summary.processed += page.scanned
+            for (has_email, has_phone), count in page.unreachable.items():
+                # Carts no enabled channel can reach never reach Python: counted per channel here.
+                for channel in channels:
+                    has_contact = has_email if channel.name == "email" else has_phone
+                    reason = "no_consent" if has_contact else "no_contact"
+                    summary.skip(reason, count)
+                    SWEEP_RESULTS.labels("1", channel.name, reason).inc(count)
+            claimed = _batch_process(
+                rows=page.rows, channels=channels, now=now, second=second, gap=second - first, summary=summary
+            )
+            hand_over(claimed)
+            position = page.last
+            if on_batch is not None:
+                on_batch(summary)
+            if page.complete:
+                summary.next_cursor = None
+                break
+            if one_batch:
+                summary.next_cursor = links.cursor_encode(after=position[1], at=position[0])
+                break
     summary.duration_seconds = round(time.monotonic() - started, 3)
     logger.info(
         "abandonment sweep finished",
         extra={
             "processed": summary.processed,
+            "claimed": summary.claimed,
             "first_sent": summary.first_sent,
             "second_sent": summary.second_sent,
             "skipped": summary.skipped_by_reason,
@@ -221,6 +276,101 @@ def sweep_run(
         },
     )
     return summary
+
+
+SCAN_SQL = """
+WITH page AS MATERIALIZED (
+    SELECT * FROM (
+        SELECT s.*, count(*) FILTER (WHERE s.reachable)
+                        OVER (ORDER BY s.last_activity_at, s.id ROWS UNBOUNDED PRECEDING) AS reachable_seen
+        FROM (
+            SELECT c.id, c.store_id, c.last_activity_at, c.email, c.phone, c.email_consent, c.whatsapp_consent,
+                   {reachable} AS reachable
+            FROM carts_cart c
+            WHERE c.converted_at IS NULL AND c.removed_at IS NULL AND c.item_count > 0
+              AND c.last_activity_at <= %(due_before)s AND c.last_activity_at > %(horizon)s
+              AND (c.last_activity_at, c.id) > (%(after_at)s, %(after_id)s)
+              {store_filter}
+            ORDER BY c.last_activity_at, c.id
+            LIMIT %(scan_limit)s
+        ) s
+    ) w
+    WHERE w.reachable_seen <= %(limit)s
+)
+(SELECT 0, id, store_id, last_activity_at, email, phone, email_consent, whatsapp_consent, 1
+ FROM page WHERE reachable ORDER BY last_activity_at, id)
+UNION ALL
+(SELECT 1, NULL, NULL, NULL, NULL, NULL, email <> '', phone <> '', count(*)
+ FROM page WHERE NOT reachable GROUP BY email <> '', phone <> '')
+UNION ALL
+(SELECT 2, id, NULL, last_activity_at, NULL, NULL, NULL, NULL, NULL
+ FROM page ORDER BY last_activity_at DESC, id DESC LIMIT 1)
+"""
+# A page reads at most this many carts per cart it may return: the LIMIT keeps the plan on the
+# index's order (the window's run condition stops the scan at the batch's last reachable cart),
+# and bounds a page made only of carts no channel can reach.
+SCAN_READ_FACTOR = 20
+# Before the first batch: a position before every cart.
+SCAN_START = (datetime(1970, 1, 1, tzinfo=UTC), uuid.UUID(int=0))
+
+
+def _scan_sql(*, channels, stores: bool) -> str:
+    reachable = " OR ".join(CHANNEL_REACHABLE_SQL[channel.name] for channel in channels) or "false"
+    return SCAN_SQL.format(
+        reachable=f"({reachable})", store_filter="AND c.store_id = ANY(%(stores)s)" if stores else ""
+    )
+
+
+@dataclass
+class _ScanPage:
+    rows: list  # carts an enabled channel can reach (contact and consent), in scan order
+    unreachable: dict  # (has e-mail, has phone) -> carts no enabled channel can reach
+    scanned: int
+    last: tuple | None  # (last_activity_at, id) of the page's last cart
+    complete: bool  # the scan reached the end of the carts to scan
+
+
+def _scan_page(*, sql, position, limit, due_before, horizon, stores) -> _ScanPage:
+    """One keyset page over `carts_abandon_scan (last_activity_at, id)` in the index's order: the
+    next `limit` carts some enabled channel can reach, and the count of the carts between them
+    that none can (they are not sent to Python), in one statement."""
+    after_at, after_id = position or SCAN_START
+    params = {
+        "due_before": due_before,
+        "horizon": horizon,
+        "after_at": after_at,
+        "after_id": after_id,
+        "limit": limit,
+        "scan_limit": limit * SCAN_READ_FACTOR,
+        "stores": stores,
+    }
+    rows, unreachable, last = [], {}, None
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for row in cursor.fetchall():
+            kind = row[0]
+            if kind == 0:
+                rows.append(row[1:8])
+            elif kind == 1:
+                unreachable[(row[6], row[7])] = row[8]
+            else:
+                last = (row[3], row[1])
+    scanned = len(rows) + sum(unreachable.values())
+    complete = len(rows) < limit and scanned < limit * SCAN_READ_FACTOR
+    return _ScanPage(rows=rows, unreachable=unreachable, scanned=scanned, last=last, complete=complete)
+
+
+@contextmanager
+def _jit_off():
+    """The sweep's statements are many small ones whose estimates can look large (a range of the
+    carts index, a probe per key): JIT compiling them costs more than running them."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET jit = off")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET jit")
 
 
 INTERRUPTED_ERROR = "interrupted between claim and result: outcome unknown, not retried (no duplicate)"
@@ -243,6 +393,24 @@ def _interrupted_release(*, now: datetime, stores) -> int:
     )
 
 
+def _undelivered_pages(*, now: datetime, stores, size: int):
+    """Ids of messages claimed (`scheduled`) more than DELIVERY_GRACE ago and never handed to a
+    channel (the process or task that claimed them died), in pages of `size`. Nothing went out
+    for them, so they are delivered now, within the usual attempts."""
+    pending = ReminderMessage.objects.filter(
+        status=ReminderMessage.Status.SCHEDULED, attempted_at__lte=now - DELIVERY_GRACE
+    ).order_by("id")
+    if stores is not None:
+        pending = pending.filter(store_id__in=stores)
+    after = 0
+    while True:
+        ids = list(pending.filter(id__gt=after).values_list("id", flat=True)[:size])
+        if not ids:
+            return
+        yield ids
+        after = ids[-1]
+
+
 def sweep_run_exclusive(**options) -> SweepSummary | None:
     """`sweep_run` under a Redis lock: returns None (and sends nothing) while another holds it."""
     token = uuid.uuid4().hex
@@ -257,70 +425,91 @@ def sweep_run_exclusive(**options) -> SweepSummary | None:
             cache.delete(SWEEP_LOCK_KEY)
 
 
-def _batch_process(*, carts, channels, now, second, gap, summary: SweepSummary) -> None:
-    cart_ids = [cart.id for cart in carts]
-    existing = {
-        (m.cart_id, m.stage, m.channel): m
-        for m in ReminderMessage.objects.filter(cart_id__in=cart_ids).only(
-            "id", "cart_id", "stage", "channel", "status", "error_kind", "attempts", "sent_at"
-        )
+# Each batch's cart ids (and below, recipients) are looked up one by one through the index
+# (a LATERAL with OFFSET 0 is never flattened into a join): the plan stays an index probe per key
+# even when the message table's statistics are stale, e.g. right after it was emptied.
+EXISTING_SQL = """
+SELECT v.cart_id, m.stage, m.channel, m.id, m.status, m.error_kind, m.attempts, m.sent_at
+FROM unnest(%s::uuid[]) AS v(cart_id)
+CROSS JOIN LATERAL (
+    SELECT id, stage, channel, status, error_kind, attempts, sent_at
+    FROM notifications_remindermessage WHERE cart_id = v.cart_id OFFSET 0
+) m
+"""
+SUPPRESSED_SQL = """
+SELECT store_id, kind, value_hash FROM notifications_suppression
+WHERE store_id = ANY(%s) AND value_hash = ANY(%s)
+"""
+
+
+def _contact_hashes(row) -> dict:
+    """Both contacts' hashes of a scanned cart, computed once ('' when there is none)."""
+    email, phone = row[CART_EMAIL], row[CART_PHONE]
+    return {
+        Suppression.Kind.EMAIL: contact_hash(Suppression.Kind.EMAIL, email) if email else "",
+        Suppression.Kind.PHONE: contact_hash(Suppression.Kind.PHONE, phone) if phone else "",
     }
-    hashes = {
-        cart.id: {
-            Suppression.Kind.EMAIL: contact_hash(Suppression.Kind.EMAIL, cart.email),
-            Suppression.Kind.PHONE: contact_hash(Suppression.Kind.PHONE, cart.phone),
-        }
-        for cart in carts
-    }
-    all_hashes = {h for by_kind in hashes.values() for h in by_kind.values() if h}
-    suppressed = set(
-        Suppression.objects.filter(store_id__in={c.store_id for c in carts}, value_hash__in=all_hashes).values_list(
-            "store_id", "kind", "value_hash"
-        )
-    )
+
+
+def _batch_process(*, rows, channels, now, second, gap, summary: SweepSummary) -> list[int]:
+    """Decides, per scanned cart and channel, what is due, and claims it; returns the claimed ids."""
+    if not rows:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(EXISTING_SQL, [[row[CART_ID] for row in rows]])
+        existing = {(r[0], r[1], r[2]): r[3:] for r in cursor.fetchall()}
+        hashes = [_contact_hashes(row) for row in rows]
+        all_hashes = list({h for by_kind in hashes for h in by_kind.values() if h})
+        suppressed = set()
+        if all_hashes:
+            cursor.execute(SUPPRESSED_SQL, [list({row[CART_STORE] for row in rows}), all_hashes])
+            suppressed = set(cursor.fetchall())
 
     candidates: list[_Candidate] = []
-    holdouts: list[tuple[Cart, str, str]] = []
-    for cart in carts:
-        summary.processed += 1
+    holdouts: list[tuple] = []
+    for row, cart_hashes in zip(rows, hashes, strict=True):
+        cart_id, store_id = row[CART_ID], row[CART_STORE]
         try:
+            idle = now - row[CART_ACTIVITY]
             due = {}
             for channel in channels:
                 stage, retry_id = _due_stage(
-                    cart=cart, channel=channel.name, existing=existing, now=now, second=second, gap=gap
+                    cart_id=cart_id, idle=idle, channel=channel.name, existing=existing, now=now, second=second, gap=gap
                 )
                 if stage is not None:
-                    due[channel] = (stage, retry_id)
+                    due[channel.name] = (stage, retry_id)
             if any(stage == 2 for stage, _ in due.values()):
                 # Never both stages for one cart in one sweep: stage 1 elsewhere waits for the next run.
-                due = {ch: value for ch, value in due.items() if value[0] == 2}
-            is_suppressed = any((cart.store_id, kind, h) in suppressed for kind, h in hashes[cart.id].items() if h)
-            for channel, (stage, retry_id) in due.items():
+                due = {name: value for name, value in due.items() if value[0] == 2}
+            is_suppressed = any((store_id, kind, h) in suppressed for kind, h in cart_hashes.items() if h)
+            for name, (stage, retry_id) in due.items():
+                contact_column, consent_column, kind = CHANNEL_COLUMNS[name]
                 reason = None
-                if not channel.contact(cart):
+                if not row[contact_column]:
                     reason = "no_contact"
-                elif not channel.consented(cart):
+                elif not row[consent_column]:
                     reason = "no_consent"
                 elif is_suppressed:
                     reason = "unsubscribed"
-                elif stage == 1 and cart_in_holdout(cart.id):
-                    holdouts.append((cart, channel.name, hashes[cart.id][channel.suppression_kind]))
+                elif stage == 1 and cart_in_holdout(cart_id):
+                    holdouts.append((cart_id, store_id, name, cart_hashes[kind]))
                     reason = "holdout"
                 if reason is not None:
                     summary.skip(reason)
-                    SWEEP_RESULTS.labels(str(stage), channel.name, reason).inc()
+                    SWEEP_RESULTS.labels(str(stage), name, reason).inc()
                     continue
                 candidates.append(
                     _Candidate(
-                        cart=cart,
+                        cart_id=cart_id,
+                        store_id=store_id,
                         stage=stage,
-                        channel=channel.name,
-                        recipient_hash=hashes[cart.id][channel.suppression_kind],
+                        channel=name,
+                        recipient_hash=cart_hashes[kind],
                         retry_message_id=retry_id,
                     )
                 )
         except Exception:
-            logger.exception("abandonment sweep: cart failed", extra={"cart_id": str(cart.id)})
+            logger.exception("abandonment sweep: cart failed", extra={"cart_id": str(cart_id)})
             summary.errors += 1
 
     if summary.dry_run:
@@ -332,65 +521,79 @@ def _batch_process(*, carts, channels, now, second, gap, summary: SweepSummary) 
                 summary.first_sent += 1
             else:
                 summary.second_sent += 1
-        return
+        return []
 
-    candidates = _within_store_budget(candidates=candidates, now=now, summary=summary)
+    candidates, granted = _within_store_budget(candidates=candidates, now=now, summary=summary)
     claimed = _claim(candidates=candidates, holdouts=holdouts, now=now, summary=summary)
-    if not claimed:
-        return
-    by_name = {channel.name: channel for channel in channels}
-    carts_by_id = {cart.id: cart for cart in carts}
-    used = {by_name[channel_name] for _, _, _, channel_name in claimed}
-    outcomes: list[_SendOutcome] = []
-    for channel in used:
-        channel.open()
-    try:
-        for message_id, cart_id, stage, channel_name in claimed:
-            outcomes.append(
-                _send_one(
-                    channel=by_name[channel_name],
-                    message_id=message_id,
-                    cart=carts_by_id[cart_id],
-                    stage=stage,
-                    summary=summary,
-                )
-            )
-    finally:
-        for channel in used:
-            channel.close()
-        # The batch's results in one statement (a crash before it leaves the rows in `sending`:
-        # claimed, so never sent twice).
-        _results_write(outcomes=outcomes, now=now)
+    # The budget taken for messages that were not claimed (capped, or claimed by another sweep)
+    # goes back: one Redis call per (store, channel) that had any, not one per message.
+    used: dict = {}
+    for _, _, store_id, channel_name in claimed:
+        used[(store_id, channel_name)] = used.get((store_id, channel_name), 0) + 1
+    for (store_id, channel_name), count in granted.items():
+        store_message_budget_return(
+            store_id=store_id, channel=channel_name, count=count - used.get((store_id, channel_name), 0), now=now
+        )
+    summary.claimed += len(claimed)
+    return [message_id for message_id, _, _, _ in claimed]
 
 
-def _within_store_budget(*, candidates: list[_Candidate], now: datetime, summary: SweepSummary) -> list[_Candidate]:
-    """The store's daily budget per channel (MESSAGES_PER_STORE_PER_DAY, notifications/caps.py):
-    a message over it is not claimed and stays due, so it goes out on a later day. The budget is
-    taken before the claim, so a message lost to a concurrent sweep still counts: the cap errs on
-    the side of sending less."""
-    allowed = []
+def _within_store_budget(*, candidates: list[_Candidate], now: datetime, summary: SweepSummary):
+    """The store's daily budget per channel (MESSAGES_PER_STORE_PER_DAY, notifications/caps.py),
+    taken once per (store, channel) and batch: a message over it is not claimed and stays due, so
+    it goes out on a later day. Returns the candidates within the budget and what was granted per
+    (store, channel), so that what is not claimed can be given back."""
+    groups: dict = {}
     for candidate in candidates:
-        if store_message_budget_take(store=candidate.cart.store, channel=candidate.channel, now=now):
-            allowed.append(candidate)
-        else:
+        groups.setdefault((candidate.store_id, candidate.channel), []).append(candidate)
+    allowed, granted = [], {}
+    for (store_id, channel_name), group in groups.items():
+        count = store_message_budget_take_many(store_id=store_id, channel=channel_name, count=len(group), now=now)
+        granted[(store_id, channel_name)] = count
+        allowed.extend(group[:count])
+        for candidate in group[count:]:
             summary.skip("store_daily_cap")
             SWEEP_RESULTS.labels(str(candidate.stage), candidate.channel, "store_daily_cap").inc()
-    return allowed
+    return allowed, granted
+
+
+RECENT_SQL = """
+SELECT v.store_id, v.channel, v.recipient_hash, m.cart_id
+FROM unnest(%(stores)s::bigint[], %(channels)s::text[], %(hashes)s::text[]) AS v(store_id, channel, recipient_hash)
+CROSS JOIN LATERAL (
+    SELECT m.cart_id FROM notifications_remindermessage m
+    WHERE m.store_id = v.store_id AND m.channel = v.channel AND m.recipient_hash = v.recipient_hash
+      AND m.status IN ('scheduled', 'sending', 'sent') AND m.attempted_at > %(since)s
+    ORDER BY m.recipient_hash, m.attempted_at
+    LIMIT 100
+) m
+"""
 
 
 def _recent_recipients(candidates: list[_Candidate], now: datetime) -> dict:
-    """(store, channel, recipient hash) → cart ids messaged within the frequency cap."""
+    """(store, channel, recipient hash) → cart ids messaged within the frequency cap.
+
+    Looked up by the exact (store, channel, recipient) of each candidate, so the index
+    `notifications_cap_lookup` answers with its first three columns and each batch reads only its
+    own recipients' messages. The ORDER BY (the index's order) keeps the planner on that index
+    even without statistics; 100 rows per recipient are more than enough to see another cart (one
+    cart has at most 2 stages per channel)."""
     if not candidates:
         return {}
+    keys = sorted({(c.store_id, c.channel, c.recipient_hash) for c in candidates})
     recent: dict = {}
-    rows = ReminderMessage.objects.filter(
-        status__in=[ReminderMessage.Status.SENDING, ReminderMessage.Status.SENT],
-        attempted_at__gt=now - timedelta(hours=settings.NOTIFICATIONS_FREQUENCY_CAP_HOURS),
-        store_id__in={c.cart.store_id for c in candidates},
-        recipient_hash__in={c.recipient_hash for c in candidates},
-    ).values_list("store_id", "channel", "recipient_hash", "cart_id")
-    for store_id, channel, recipient_hash, cart_id in rows:
-        recent.setdefault((store_id, channel, recipient_hash), set()).add(cart_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            RECENT_SQL,
+            {
+                "stores": [k[0] for k in keys],
+                "channels": [k[1] for k in keys],
+                "hashes": [k[2] for k in keys],
+                "since": now - timedelta(hours=settings.NOTIFICATIONS_FREQUENCY_CAP_HOURS),
+            },
+        )
+        for store_id, channel, recipient_hash, cart_id in cursor.fetchall():
+            recent.setdefault((store_id, channel, recipient_hash), set()).add(cart_id)
     return recent
 
 
@@ -400,107 +603,195 @@ def _apply_cap(*, candidates: list[_Candidate], recent: dict):
     allowed, capped = [], []
     taken = {key: set(cart_ids) for key, cart_ids in recent.items()}
     for candidate in candidates:
-        key = (candidate.cart.store_id, candidate.channel, candidate.recipient_hash)
-        others = taken.get(key, set()) - {candidate.cart.id}
-        if others:
+        key = (candidate.store_id, candidate.channel, candidate.recipient_hash)
+        holders = taken.get(key)
+        if holders and (len(holders) > 1 or candidate.cart_id not in holders):
             capped.append(candidate)
             continue
-        taken.setdefault(key, set()).add(candidate.cart.id)
+        taken.setdefault(key, set()).add(candidate.cart_id)
         allowed.append(candidate)
     return allowed, capped
 
 
-CLAIM_INSERT_SQL = """
+# The cart is re-checked (still open) by a scalar subquery: one primary-key probe per row, whatever
+# the statistics say (a join could be planned as a scan of the carts table).
+CART_OPEN_SQL = "(SELECT c.converted_at IS NULL AND c.removed_at IS NULL FROM carts_cart c WHERE c.id = {cart})"
+
+CLAIM_INSERT_SQL = f"""
 INSERT INTO notifications_remindermessage
     (cart_id, store_id, stage, channel, status, skip_reason, attempts, last_error, error_kind,
      provider_message_id, recipient_hash, scheduled_at, attempted_at, click_count, created_at, updated_at)
-SELECT c.id, c.store_id, v.stage, v.channel, 'sending', '', 1, '', '', '', v.recipient_hash,
+SELECT v.cart_id, v.store_id, v.stage, v.channel, 'scheduled', '', 0, '', '', '', v.recipient_hash,
        %(now)s, %(now)s, 0, %(now)s, %(now)s
-FROM unnest(%(cart_ids)s::uuid[], %(stages)s::smallint[], %(channels)s::text[], %(hashes)s::text[])
-     AS v(cart_id, stage, channel, recipient_hash)
-JOIN carts_cart c ON c.id = v.cart_id AND c.converted_at IS NULL AND c.removed_at IS NULL
+FROM unnest(%(cart_ids)s::uuid[], %(stores)s::bigint[], %(stages)s::smallint[], %(channels)s::text[],
+            %(hashes)s::text[]) AS v(cart_id, store_id, stage, channel, recipient_hash)
+WHERE {CART_OPEN_SQL.format(cart="v.cart_id")}
 ON CONFLICT (cart_id, stage, channel) DO NOTHING
-RETURNING id, cart_id, stage, channel
+RETURNING id, cart_id, store_id, channel
 """
 
-CLAIM_RETRY_SQL = """
+CLAIM_RETRY_SQL = f"""
 UPDATE notifications_remindermessage m
-SET status = 'sending', attempts = m.attempts + 1, attempted_at = %(now)s, updated_at = %(now)s
-FROM carts_cart c
-WHERE m.id = ANY(%(ids)s) AND c.id = m.cart_id AND c.converted_at IS NULL AND c.removed_at IS NULL
+SET status = 'scheduled', attempted_at = %(now)s, updated_at = %(now)s
+WHERE m.id = ANY(%(ids)s) AND {CART_OPEN_SQL.format(cart="m.cart_id")}
   AND m.status = 'failed' AND m.error_kind IN ('retry', 'alert') AND m.attempts < %(max_attempts)s
-RETURNING m.id, m.cart_id, m.stage, m.channel
+RETURNING m.id, m.cart_id, m.store_id, m.channel
+"""
+
+HOLDOUT_MESSAGES_SQL = """
+INSERT INTO notifications_remindermessage
+    (cart_id, store_id, stage, channel, status, skip_reason, attempts, last_error, error_kind,
+     provider_message_id, recipient_hash, scheduled_at, click_count, created_at, updated_at)
+SELECT v.cart_id, v.store_id, 1, v.channel, 'skipped', 'holdout', 0, '', '', '', v.recipient_hash,
+       %(now)s, 0, %(now)s, %(now)s
+FROM unnest(%(cart_ids)s::uuid[], %(stores)s::bigint[], %(channels)s::text[], %(hashes)s::text[])
+     AS v(cart_id, store_id, channel, recipient_hash)
+ON CONFLICT DO NOTHING
+"""
+
+HOLDOUT_OUTCOMES_SQL = """
+INSERT INTO notifications_cartoutcome
+    (cart_id, store_id, holdout, holdout_at, holdout_converted, recovered, recovered_at,
+     credited_stage, credited_channel, revenue, updated_at)
+SELECT DISTINCT v.cart_id, v.store_id, true, %(now)s, false, false, NULL::timestamptz, NULL::smallint, '', NULL::numeric,
+       %(now)s
+FROM unnest(%(cart_ids)s::uuid[], %(stores)s::bigint[]) AS v(cart_id, store_id)
+ON CONFLICT DO NOTHING
 """
 
 
 def _claim(*, candidates, holdouts, now, summary: SweepSummary) -> list[tuple]:
-    """Claims the messages this sweep will send, in one short transaction per batch.
+    """Claims the batch's messages (status `scheduled`), set-based, in one short transaction.
 
     Recipients are locked (transaction advisory locks, in a fixed order) while the frequency cap
     is checked and the claims are written, so two sweeps cannot both pass the cap for one
-    customer; the unique (cart, stage, channel) makes a message claimable once."""
+    customer; the unique (cart, stage, channel) makes a message claimable once. Returns
+    (message id, cart id, store id, channel) of the claimed messages."""
     claimed: list[tuple] = []
-    with transaction.atomic():
+    with transaction.atomic(), connection.cursor() as cursor:
         if holdouts:
-            ReminderMessage.objects.bulk_create(
-                [
-                    ReminderMessage(
-                        cart=cart,
-                        store_id=cart.store_id,
-                        stage=1,
-                        channel=channel,
-                        status=ReminderMessage.Status.SKIPPED,
-                        skip_reason=ReminderMessage.SkipReason.HOLDOUT,
-                        recipient_hash=recipient_hash,
-                        scheduled_at=now,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    for cart, channel, recipient_hash in holdouts
-                ],
-                ignore_conflicts=True,
-            )
-            CartOutcome.objects.bulk_create(
-                [
-                    CartOutcome(cart=cart, store_id=cart.store_id, holdout=True, holdout_at=now, updated_at=now)
-                    for cart in {cart.id: cart for cart, _, _ in holdouts}.values()
-                ],
-                ignore_conflicts=True,
-            )
+            params = {
+                "now": now,
+                "cart_ids": [h[0] for h in holdouts],
+                "stores": [h[1] for h in holdouts],
+                "channels": [h[2] for h in holdouts],
+                "hashes": [h[3] for h in holdouts],
+            }
+            cursor.execute(HOLDOUT_MESSAGES_SQL, params)
+            cursor.execute(HOLDOUT_OUTCOMES_SQL, params)
         if not candidates:
             return claimed
-        lock_keys = sorted({f"{c.cart.store_id}:{c.channel}:{c.recipient_hash}" for c in candidates})
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(%s::text[]) AS t(k)", [lock_keys]
-            )
+        lock_keys = sorted({f"{c.store_id}:{c.channel}:{c.recipient_hash}" for c in candidates})
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM unnest(%s::text[]) AS t(k)", [lock_keys]
+        )
         allowed, capped = _apply_cap(candidates=candidates, recent=_recent_recipients(candidates, now))
         for candidate in capped:
             summary.skip("frequency_cap")
             SWEEP_RESULTS.labels(str(candidate.stage), candidate.channel, "frequency_cap").inc()
         new = [c for c in allowed if c.retry_message_id is None]
         retries = [c.retry_message_id for c in allowed if c.retry_message_id is not None]
-        with connection.cursor() as cursor:
-            if new:
-                cursor.execute(
-                    CLAIM_INSERT_SQL,
-                    {
-                        "now": now,
-                        "cart_ids": [c.cart.id for c in new],
-                        "stages": [c.stage for c in new],
-                        "channels": [c.channel for c in new],
-                        "hashes": [c.recipient_hash for c in new],
-                    },
-                )
-                claimed.extend(cursor.fetchall())
-            if retries:
-                cursor.execute(
-                    CLAIM_RETRY_SQL,
-                    {"now": now, "ids": retries, "max_attempts": settings.NOTIFICATIONS_MAX_ATTEMPTS},
-                )
-                claimed.extend(cursor.fetchall())
+        if new:
+            cursor.execute(
+                CLAIM_INSERT_SQL,
+                {
+                    "now": now,
+                    "cart_ids": [c.cart_id for c in new],
+                    "stores": [c.store_id for c in new],
+                    "stages": [c.stage for c in new],
+                    "channels": [c.channel for c in new],
+                    "hashes": [c.recipient_hash for c in new],
+                },
+            )
+            claimed.extend(cursor.fetchall())
+        if retries:
+            cursor.execute(
+                CLAIM_RETRY_SQL, {"now": now, "ids": retries, "max_attempts": settings.NOTIFICATIONS_MAX_ATTEMPTS}
+            )
+            claimed.extend(cursor.fetchall())
     claimed.sort(key=lambda row: row[0])
     return claimed
+
+
+# --- delivery: claimed messages to their channel ------------------------------------------
+
+DELIVERY_TAKE_SQL = f"""
+UPDATE notifications_remindermessage m
+SET status = 'sending', attempts = m.attempts + 1, attempted_at = %(now)s, updated_at = %(now)s
+WHERE m.id = ANY(%(ids)s) AND m.status = 'scheduled' AND m.attempts < %(max_attempts)s
+  AND {CART_OPEN_SQL.format(cart="m.cart_id")}
+RETURNING m.id, m.cart_id, m.stage, m.channel
+"""
+
+DELIVERY_CLOSE_SQL = f"""
+UPDATE notifications_remindermessage m
+SET status = 'skipped', skip_reason = 'converted', updated_at = %(now)s
+WHERE m.id = ANY(%(ids)s) AND m.status = 'scheduled' AND NOT {CART_OPEN_SQL.format(cart="m.cart_id")}
+"""
+
+
+def reminders_deliver(*, message_ids: list[int], now: datetime | None = None, summary: SweepSummary | None = None):
+    """Sends claimed (`scheduled`) messages, each at most once.
+
+    The messages are taken (`scheduled` → `sending`, one more attempt) in one conditional UPDATE,
+    so two deliveries of the same ids (a task run twice, a sweep picking up leftovers) send each
+    message once; a cart converted or removed since the claim is not messaged (its message is
+    closed as skipped). Then each message goes to its channel outside any transaction, and the
+    results are written in one UPDATE. Returns the summary (sent and failed counts)."""
+    summary = summary if summary is not None else SweepSummary()
+    now = now or timezone.now()
+    if not message_ids:
+        return summary
+    with connection.cursor() as cursor:
+        cursor.execute(
+            DELIVERY_TAKE_SQL,
+            {"now": now, "ids": list(message_ids), "max_attempts": settings.NOTIFICATIONS_MAX_ATTEMPTS},
+        )
+        taken = sorted(cursor.fetchall())
+        if len(taken) < len(message_ids):
+            cursor.execute(DELIVERY_CLOSE_SQL, {"now": now, "ids": list(message_ids)})
+    if not taken:
+        return summary
+    carts = Cart.objects.select_related("store").in_bulk({cart_id for _, cart_id, _, _ in taken})
+    channels = {channel.name: channel for channel in channels_enabled(enable_whatsapp=True, enable_email=True)}
+    used = {channels[channel_name] for _, _, _, channel_name in taken}
+    outcomes: list[_SendOutcome] = []
+    for channel in used:
+        channel.open()
+    try:
+        for message_id, cart_id, stage, channel_name in taken:
+            outcomes.append(
+                _send_one(
+                    channel=channels[channel_name],
+                    message_id=message_id,
+                    cart=carts[cart_id],
+                    stage=stage,
+                    summary=summary,
+                )
+            )
+    finally:
+        for channel in used:
+            channel.close()
+        # The batch's results in one statement (a crash before it leaves the rows in `sending`:
+        # closed as failed/final by a later sweep, never sent twice).
+        _results_write(outcomes=outcomes, now=now)
+    return summary
+
+
+def reminders_deliver_pending(*, now: datetime | None = None, batch_size: int = 1000, stores=None, limit=None):
+    """Delivers every claimed message not yet handed to a channel (whatever its age), in batches:
+    the delivery step on its own (the benchmark times it apart from the sweep's claim)."""
+    summary = SweepSummary()
+    now = now or timezone.now()
+    store_ids = None if stores is None else [getattr(s, "pk", s) for s in stores]
+    delivered = 0
+    for message_ids in _undelivered_pages(now=now + DELIVERY_GRACE, stores=store_ids, size=batch_size):
+        reminders_deliver(message_ids=message_ids, now=now, summary=summary)
+        summary.batches += 1
+        delivered += len(message_ids)
+        if limit is not None and delivered >= limit:
+            break
+    return summary
 
 
 RESULTS_WRITE_SQL = """

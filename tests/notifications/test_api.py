@@ -158,7 +158,8 @@ def test_staff_act_on_their_own_stores_only(staff_client, due_cart, make_cart, o
 
 def test_statistics_answer_the_documented_body(staff_client, store, due_cart, make_cart, fake_whatsapp, now):
     # given two reminded carts (one recovered with 30.00), a failed WhatsApp send, a click, a fresh cart
-    recovered = due_cart(hours=30, email="r@example.com", phone="+4915100000001")
+    # (the sweep goes by last activity, oldest first: the recovered cart's WhatsApp send is the first)
+    recovered = due_cart(hours=31, email="r@example.com", phone="+4915100000001")
     due_cart(hours=30, email="n@example.com", phone="+4915100000002", email_consent=False)
     make_cart(idle=timedelta(minutes=5))
     fake_whatsapp.fail_next(131026)

@@ -118,8 +118,10 @@ def test_a_sweep_over_10000_carts_keeps_memory_flat_and_queries_proportional_to_
     assert (small_sent, large_sent) == (1_000, 10_000)
     print(f"peak {small_peak} vs {large_peak} bytes; queries {small_queries} vs {large_queries}")
     assert large_peak < small_peak * 1.5 + 256 * 1024
-    # (measured: 93 vs 903 queries, about 9 per batch of 100 messages; peak about 1.2 vs 0.9 MB)
+    # (measured: 115 vs 1105 queries, about 11 per batch of 100 messages; peak about 0.76 MB both)
     per_batch_small = small_queries / 10
     per_batch_large = large_queries / 100
     assert abs(per_batch_large - per_batch_small) <= 1
-    assert per_batch_large <= 10  # scan, log, suppressions, lock, cap, claim, results: not per message
+    # claim: scan, message log, suppressions, savepoint, lock, cap, claim, release; delivery:
+    # take, carts, results. Not per message.
+    assert per_batch_large <= 12

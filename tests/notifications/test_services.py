@@ -11,7 +11,7 @@ from django.core.cache import cache
 from carts.models import Cart
 from carts.services import cart_mark_converted
 from cartsite.errors import ValidationFailed
-from notifications import links
+from notifications import links, services
 from notifications.models import CartOutcome, ReminderMessage, Suppression, contact_hash
 from notifications.selectors import cart_reminder_metadata, reminder_statistics
 from notifications.services import (
@@ -386,7 +386,7 @@ def test_single_batch_returns_a_cursor_that_continues_after_it(due_cart, now):
 
     assert [first.processed, second.processed, third.processed] == [2, 2, 1]
     assert third.next_cursor is None
-    assert links.cursor_decode(first.next_cursor) == carts[1].id
+    assert links.cursor_decode(first.next_cursor)[1] == carts[1].id
     assert ReminderMessage.objects.filter(status="sent").count() == 5
 
 
@@ -590,3 +590,74 @@ def test_the_store_daily_budget_holds_messages_back_until_the_next_day(due_cart,
     assert tomorrow.first_sent == 1
     assert sent_messages(first).count() + sent_messages(second).count() == 2
     assert len(mail.outbox) == 2
+
+
+# --- claim and delivery apart ---------------------------------------------------------------
+
+
+def test_a_message_claimed_by_a_process_that_died_before_delivery_is_sent_by_the_next_sweep(due_cart, now):
+    # given a message claimed (scheduled) an hour ago whose delivery never ran
+    cart = due_cart(hours=30, phone="")
+    ReminderMessage.objects.create(
+        cart=cart,
+        store=cart.store,
+        stage=1,
+        channel="email",
+        status="scheduled",
+        recipient_hash=contact_hash("email", cart.email),
+        attempted_at=now - timedelta(hours=1),
+    )
+
+    # when the next sweep runs
+    summary = sweep_run(now=now, **EMAIL_ONLY)
+
+    # then that message is delivered once, as its first attempt, and nothing else is claimed for it
+    message = ReminderMessage.objects.get(cart=cart)
+    assert (message.status, message.attempts) == ("sent", 1)
+    assert summary.first_sent == 1
+    assert len(mail.outbox) == 1
+
+
+def test_a_sweep_that_only_claims_leaves_messages_for_delivery_and_they_go_out_once(due_cart, now):
+    # given two due carts, and a sweep that claims without delivering (the hourly task's mode)
+    carts = [due_cart(email=f"c{i}@example.com", phone="") for i in range(2)]
+    handed = []
+    summary = sweep_run(now=now, deliver=False, on_claimed=handed.extend, **EMAIL_ONLY)
+    assert (summary.claimed, summary.first_sent, len(mail.outbox)) == (2, 0, 0)
+    assert set(ReminderMessage.objects.values_list("status", flat=True)) == {"scheduled"}
+
+    # when the claimed batch is delivered twice (a task retried)
+    first = services.reminders_deliver(message_ids=handed, now=now)
+    second = services.reminders_deliver(message_ids=handed, now=now)
+
+    # then each message went out once
+    assert (first.first_sent, second.first_sent) == (2, 0)
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(c.email for c in carts)
+    assert ReminderMessage.objects.filter(status="sent", attempts=1).count() == 2
+
+
+def test_a_cart_converted_between_claim_and_delivery_is_not_messaged(due_cart, now):
+    cart = due_cart(phone="")
+    handed = []
+    sweep_run(now=now, deliver=False, on_claimed=handed.extend, **EMAIL_ONLY)
+    cart_mark_converted(cart_id=cart.id, amount=Decimal("1"), converted_at=now)
+
+    summary = services.reminders_deliver(message_ids=handed, now=now)
+
+    message = ReminderMessage.objects.get(cart=cart)
+    assert (message.status, message.skip_reason, summary.first_sent) == ("skipped", "converted", 0)
+    assert mail.outbox == []
+
+
+def test_claimed_messages_count_for_the_frequency_cap(due_cart, now):
+    # given a customer's message claimed but not yet delivered, and another cart of the customer
+    due_cart(hours=30, phone="")
+    sweep_run(now=now, deliver=False, **EMAIL_ONLY)
+    due_cart(hours=26, phone="", email="Anna@Example.com")
+
+    # when a sweep runs an hour later
+    summary = sweep_run(now=now + timedelta(hours=1), deliver=False, **EMAIL_ONLY)
+
+    # then the second cart is capped
+    assert summary.skipped_by_reason == {"frequency_cap": 1}
+    assert summary.claimed == 0
