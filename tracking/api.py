@@ -53,14 +53,18 @@ class TrackingView(APIView):
     # Seed 001 §2.5 fixes these messages for the tracking endpoints.
     error_messages = {500: "Failed to track cart event", 503: "Database service unavailable"}
 
+    client_ip: str | None = None
+
     def initial(self, request, *args, **kwargs):
-        decision = tracking_rate_check(request)
+        # Read once: the rate limit counts it, the stored event carries it.
+        self.client_ip = client_ip(request)
+        decision = tracking_rate_check(request, ip=self.client_ip)
         if not decision.available:
             self.limiter_unavailable = True
         if decision.limited:
             logger.warning(
                 "rate limit exceeded",
-                extra={"client_ip": client_ip(request), "rate": decision.rate, "retry_after": decision.retry_after},
+                extra={"client_ip": self.client_ip, "rate": decision.rate, "retry_after": decision.retry_after},
             )
             raise RateLimited("Too many requests, retry later", headers={"Retry-After": str(decision.retry_after)})
         super().initial(request, *args, **kwargs)
@@ -104,14 +108,17 @@ class TrackView(TrackingView):
     @schema.track_schema
     def post(self, request):
         event = event_input_clean(request.data)
-        store = request_store(request, event.store_name, field="storeName")
-        row = services.event_record(store=store, event=event, ip_address=client_ip(request))
+        user = request.user
+        # A key acts on its own store; event_record answers another store name with the 403
+        # request_store gives (the name is normalised already).
+        store = user.store if is_store_client(user) else request_store(request, event.store_name, field="storeName")
+        recorded = services.event_record(store=store, event=event, ip_address=self.client_ip)
         self.succeeded(request, "tracked")
         return Response(
             {
                 "status": "success",
                 "message": "Cart event tracked successfully",
-                "data": {"id": row.id, "createdAt": selectors.iso_ms(row.created_at)},
+                "data": {"id": recorded.id, "createdAt": selectors.iso_ms(recorded.created_at)},
             }
         )
 
@@ -132,7 +139,7 @@ class TrackBulkView(TrackingView):
                 reason=f"At most {MAX_BULK_EVENTS} events",
             )
         store = request_store(request)
-        result = services.events_record_bulk(store=store, payloads=events, ip_address=client_ip(request))
+        result = services.events_record_bulk(store=store, payloads=events, ip_address=self.client_ip)
         for rejection in result.rejected:
             logger.warning(
                 "tracking event rejected",

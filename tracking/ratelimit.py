@@ -130,7 +130,9 @@ def tracking_rate_check(request, *, rates: tuple[str, ...] | None = None, ip: st
     such rate, in order, is the one reported). `ip`: the client IP, when the caller has it."""
     if not getattr(settings, "RATELIMIT_ENABLE", True):
         return LimitDecision(limited=False)
-    subject = rate_limit_subject(ip if ip is not None else client_ip(request))
+    address = ip if ip is not None else client_ip(request)
+    # client_ip gives IPv4 in its canonical spelling: that is its own subject (IPv6 counts by /64).
+    subject = address if address and ":" not in address else rate_limit_subject(address)
     now = int(time.time())
     windows = _windows(subject, rates or RATES, now)
     keys = [window[2] for window in windows]
