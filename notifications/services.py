@@ -97,8 +97,9 @@ class _Candidate:
     retry_message_id: int | None  # a failed message to try again, else a new one
 
 
-# The columns of a scanned cart (a tuple, not a model instance: the sweep reads many carts).
-CART_ID, CART_STORE, CART_ACTIVITY, CART_EMAIL, CART_PHONE, CART_EMAIL_CONSENT, CART_WHATSAPP_CONSENT = range(7)
+# The columns of a scanned cart (a tuple, not a model instance: the sweep reads many carts); the
+# id as text, and whether the cart is idle for the second delay rather than its last activity.
+CART_ID, CART_STORE, CART_SECOND_IDLE, CART_EMAIL, CART_PHONE, CART_EMAIL_CONSENT, CART_WHATSAPP_CONSENT = range(7)
 # Per channel: the cart's contact column, its consent column and the contact's suppression kind.
 CHANNEL_COLUMNS = {
     "email": (CART_EMAIL, CART_EMAIL_CONSENT, Suppression.Kind.EMAIL),
@@ -136,12 +137,12 @@ def _retryable(message: tuple | None) -> bool:
     )
 
 
-def _due_stage(*, cart_id, idle: timedelta, channel: str, existing: dict, now: datetime, second, gap):
+def _due_stage(*, cart_id, second_idle: bool, channel: str, existing: dict, now: datetime, gap):
     """The stage due on one channel (1, 2 or None) and the failed row to retry, if any."""
     first_message = existing.get((cart_id, 1, channel))
     second_message = existing.get((cart_id, 2, channel))
     if first_message is not None and first_message[M_STATUS] == ReminderMessage.Status.SENT:
-        if idle >= second and first_message[M_SENT_AT] <= now - gap:
+        if second_idle and first_message[M_SENT_AT] <= now - gap:
             if second_message is None:
                 return 2, None
             if _retryable(second_message):
@@ -233,6 +234,7 @@ def sweep_run(
                 position=position,
                 limit=batch_size,
                 due_before=now - first,
+                second_before=now - second,
                 horizon=now - horizon,
                 stores=store_ids,
             )
@@ -285,6 +287,7 @@ WITH page AS MATERIALIZED (
                         OVER (ORDER BY s.last_activity_at, s.id ROWS UNBOUNDED PRECEDING) AS reachable_seen
         FROM (
             SELECT c.id, c.store_id, c.last_activity_at, c.email, c.phone, c.email_consent, c.whatsapp_consent,
+                   c.last_activity_at <= %(second_before)s AS second_idle,
                    {reachable} AS reachable
             FROM carts_cart c
             WHERE c.converted_at IS NULL AND c.removed_at IS NULL AND c.item_count > 0
@@ -297,13 +300,13 @@ WITH page AS MATERIALIZED (
     ) w
     WHERE w.reachable_seen <= %(limit)s
 )
-(SELECT 0, id, store_id, last_activity_at, email, phone, email_consent, whatsapp_consent, 1
+(SELECT 0, id::text, store_id, second_idle, email, phone, email_consent, whatsapp_consent, 1, NULL::timestamptz
  FROM page WHERE reachable ORDER BY last_activity_at, id)
 UNION ALL
-(SELECT 1, NULL, NULL, NULL, NULL, NULL, email <> '', phone <> '', count(*)
+(SELECT 1, NULL, NULL, NULL, NULL, NULL, email <> '', phone <> '', count(*), NULL
  FROM page WHERE NOT reachable GROUP BY email <> '', phone <> '')
 UNION ALL
-(SELECT 2, id, NULL, last_activity_at, NULL, NULL, NULL, NULL, NULL
+(SELECT 2, id::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, last_activity_at
  FROM page ORDER BY last_activity_at DESC, id DESC LIMIT 1)
 """
 # A page reads at most this many carts per cart it may return: the LIMIT keeps the plan on the
@@ -330,13 +333,14 @@ class _ScanPage:
     complete: bool  # the scan reached the end of the carts to scan
 
 
-def _scan_page(*, sql, position, limit, due_before, horizon, stores) -> _ScanPage:
+def _scan_page(*, sql, position, limit, due_before, second_before, horizon, stores) -> _ScanPage:
     """One keyset page over `carts_abandon_scan (last_activity_at, id)` in the index's order: the
     next `limit` carts some enabled channel can reach, and the count of the carts between them
     that none can (they are not sent to Python), in one statement."""
     after_at, after_id = position or SCAN_START
     params = {
         "due_before": due_before,
+        "second_before": second_before,
         "horizon": horizon,
         "after_at": after_at,
         "after_id": after_id,
@@ -354,7 +358,7 @@ def _scan_page(*, sql, position, limit, due_before, horizon, stores) -> _ScanPag
             elif kind == 1:
                 unreachable[(row[6], row[7])] = row[8]
             else:
-                last = (row[3], row[1])
+                last = (row[9], row[1])
     scanned = len(rows) + sum(unreachable.values())
     complete = len(rows) < limit and scanned < limit * SCAN_READ_FACTOR
     return _ScanPage(rows=rows, unreachable=unreachable, scanned=scanned, last=last, complete=complete)
@@ -429,8 +433,8 @@ def sweep_run_exclusive(**options) -> SweepSummary | None:
 # (a LATERAL with OFFSET 0 is never flattened into a join): the plan stays an index probe per key
 # even when the message table's statistics are stale, e.g. right after it was emptied.
 EXISTING_SQL = """
-SELECT v.cart_id, m.stage, m.channel, m.id, m.status, m.error_kind, m.attempts, m.sent_at
-FROM unnest(%s::uuid[]) AS v(cart_id)
+SELECT v.cart_id::text, m.stage, m.channel, m.id, m.status, m.error_kind, m.attempts, m.sent_at
+FROM unnest(string_to_array(%s, ',')::uuid[]) AS v(cart_id)
 CROSS JOIN LATERAL (
     SELECT id, stage, channel, status, error_kind, attempts, sent_at
     FROM notifications_remindermessage WHERE cart_id = v.cart_id OFFSET 0
@@ -438,8 +442,15 @@ CROSS JOIN LATERAL (
 """
 SUPPRESSED_SQL = """
 SELECT store_id, kind, value_hash FROM notifications_suppression
-WHERE store_id = ANY(%s) AND value_hash = ANY(%s)
+WHERE store_id = ANY(string_to_array(%s, ',')::bigint[]) AND value_hash = ANY(string_to_array(%s, ','))
 """
+
+
+def _csv(values) -> str:
+    """A list as one comma-separated text parameter, split in SQL with string_to_array: ids, hashes
+    and channel names hold no commas, and one string costs the driver far less than an array of
+    a thousand elements."""
+    return ",".join(map(str, values))
 
 
 def _contact_hashes(row) -> dict:
@@ -456,13 +467,13 @@ def _batch_process(*, rows, channels, now, second, gap, summary: SweepSummary) -
     if not rows:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(EXISTING_SQL, [[row[CART_ID] for row in rows]])
+        cursor.execute(EXISTING_SQL, [_csv(row[CART_ID] for row in rows)])
         existing = {(r[0], r[1], r[2]): r[3:] for r in cursor.fetchall()}
         hashes = [_contact_hashes(row) for row in rows]
         all_hashes = list({h for by_kind in hashes for h in by_kind.values() if h})
         suppressed = set()
         if all_hashes:
-            cursor.execute(SUPPRESSED_SQL, [list({row[CART_STORE] for row in rows}), all_hashes])
+            cursor.execute(SUPPRESSED_SQL, [_csv({row[CART_STORE] for row in rows}), _csv(all_hashes)])
             suppressed = set(cursor.fetchall())
 
     candidates: list[_Candidate] = []
@@ -470,11 +481,15 @@ def _batch_process(*, rows, channels, now, second, gap, summary: SweepSummary) -
     for row, cart_hashes in zip(rows, hashes, strict=True):
         cart_id, store_id = row[CART_ID], row[CART_STORE]
         try:
-            idle = now - row[CART_ACTIVITY]
             due = {}
             for channel in channels:
                 stage, retry_id = _due_stage(
-                    cart_id=cart_id, idle=idle, channel=channel.name, existing=existing, now=now, second=second, gap=gap
+                    cart_id=cart_id,
+                    second_idle=row[CART_SECOND_IDLE],
+                    channel=channel.name,
+                    existing=existing,
+                    now=now,
+                    gap=gap,
                 )
                 if stage is not None:
                     due[channel.name] = (stage, retry_id)
@@ -558,8 +573,9 @@ def _within_store_budget(*, candidates: list[_Candidate], now: datetime, summary
 
 
 RECENT_SQL = """
-SELECT v.store_id, v.channel, v.recipient_hash, m.cart_id
-FROM unnest(%(stores)s::bigint[], %(channels)s::text[], %(hashes)s::text[]) AS v(store_id, channel, recipient_hash)
+SELECT v.store_id, v.channel, v.recipient_hash, m.cart_id::text
+FROM unnest(string_to_array(%(stores)s, ',')::bigint[], string_to_array(%(channels)s, ','),
+            string_to_array(%(hashes)s, ',')) AS v(store_id, channel, recipient_hash)
 CROSS JOIN LATERAL (
     SELECT m.cart_id FROM notifications_remindermessage m
     WHERE m.store_id = v.store_id AND m.channel = v.channel AND m.recipient_hash = v.recipient_hash
@@ -586,9 +602,9 @@ def _recent_recipients(candidates: list[_Candidate], now: datetime) -> dict:
         cursor.execute(
             RECENT_SQL,
             {
-                "stores": [k[0] for k in keys],
-                "channels": [k[1] for k in keys],
-                "hashes": [k[2] for k in keys],
+                "stores": _csv(k[0] for k in keys),
+                "channels": _csv(k[1] for k in keys),
+                "hashes": _csv(k[2] for k in keys),
                 "since": now - timedelta(hours=settings.NOTIFICATIONS_FREQUENCY_CAP_HOURS),
             },
         )
@@ -623,11 +639,12 @@ INSERT INTO notifications_remindermessage
      provider_message_id, recipient_hash, scheduled_at, attempted_at, click_count, created_at, updated_at)
 SELECT v.cart_id, v.store_id, v.stage, v.channel, 'scheduled', '', 0, '', '', '', v.recipient_hash,
        %(now)s, %(now)s, 0, %(now)s, %(now)s
-FROM unnest(%(cart_ids)s::uuid[], %(stores)s::bigint[], %(stages)s::smallint[], %(channels)s::text[],
-            %(hashes)s::text[]) AS v(cart_id, store_id, stage, channel, recipient_hash)
+FROM unnest(string_to_array(%(cart_ids)s, ',')::uuid[], string_to_array(%(stores)s, ',')::bigint[],
+            string_to_array(%(stages)s, ',')::smallint[], string_to_array(%(channels)s, ','),
+            string_to_array(%(hashes)s, ',')) AS v(cart_id, store_id, stage, channel, recipient_hash)
 WHERE {CART_OPEN_SQL.format(cart="v.cart_id")}
 ON CONFLICT (cart_id, stage, channel) DO NOTHING
-RETURNING id, cart_id, store_id, channel
+RETURNING id, cart_id::text, store_id, channel
 """
 
 CLAIM_RETRY_SQL = f"""
@@ -635,7 +652,7 @@ UPDATE notifications_remindermessage m
 SET status = 'scheduled', attempted_at = %(now)s, updated_at = %(now)s
 WHERE m.id = ANY(%(ids)s) AND {CART_OPEN_SQL.format(cart="m.cart_id")}
   AND m.status = 'failed' AND m.error_kind IN ('retry', 'alert') AND m.attempts < %(max_attempts)s
-RETURNING m.id, m.cart_id, m.store_id, m.channel
+RETURNING m.id, m.cart_id::text, m.store_id, m.channel
 """
 
 HOLDOUT_MESSAGES_SQL = """
@@ -653,8 +670,8 @@ HOLDOUT_OUTCOMES_SQL = """
 INSERT INTO notifications_cartoutcome
     (cart_id, store_id, holdout, holdout_at, holdout_converted, recovered, recovered_at,
      credited_stage, credited_channel, revenue, updated_at)
-SELECT DISTINCT v.cart_id, v.store_id, true, %(now)s, false, false, NULL::timestamptz, NULL::smallint, '', NULL::numeric,
-       %(now)s
+SELECT DISTINCT v.cart_id, v.store_id, true, %(now)s, false, false, NULL::timestamptz, NULL::smallint, '',
+       NULL::numeric, %(now)s
 FROM unnest(%(cart_ids)s::uuid[], %(stores)s::bigint[]) AS v(cart_id, store_id)
 ON CONFLICT DO NOTHING
 """
@@ -683,7 +700,8 @@ def _claim(*, candidates, holdouts, now, summary: SweepSummary) -> list[tuple]:
             return claimed
         lock_keys = sorted({f"{c.store_id}:{c.channel}:{c.recipient_hash}" for c in candidates})
         cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM unnest(%s::text[]) AS t(k)", [lock_keys]
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM unnest(string_to_array(%s, ',')) AS t(k)",
+            [_csv(lock_keys)],
         )
         allowed, capped = _apply_cap(candidates=candidates, recent=_recent_recipients(candidates, now))
         for candidate in capped:
@@ -696,11 +714,11 @@ def _claim(*, candidates, holdouts, now, summary: SweepSummary) -> list[tuple]:
                 CLAIM_INSERT_SQL,
                 {
                     "now": now,
-                    "cart_ids": [c.cart_id for c in new],
-                    "stores": [c.store_id for c in new],
-                    "stages": [c.stage for c in new],
-                    "channels": [c.channel for c in new],
-                    "hashes": [c.recipient_hash for c in new],
+                    "cart_ids": _csv(c.cart_id for c in new),
+                    "stores": _csv(c.store_id for c in new),
+                    "stages": _csv(c.stage for c in new),
+                    "channels": _csv(c.channel for c in new),
+                    "hashes": _csv(c.recipient_hash for c in new),
                 },
             )
             claimed.extend(cursor.fetchall())
