@@ -88,6 +88,10 @@ class ReminderMessage(models.Model):
                 name="notifications_cap_lookup",
             ),
             models.Index(fields=["store", "status", "stage", "channel"], name="notifications_stats"),
+            # Claimed and not yet delivered: the delivery step pages through these, oldest claim first.
+            models.Index(
+                fields=["attempted_at", "id"], condition=Q(status="scheduled"), name="notifications_undelivered"
+            ),
         ]
 
     def __str__(self):

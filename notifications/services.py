@@ -397,22 +397,32 @@ def _interrupted_release(*, now: datetime, stores) -> int:
     )
 
 
+UNDELIVERED_SQL = """
+SELECT id, attempted_at FROM notifications_remindermessage
+WHERE status = 'scheduled' AND attempted_at <= %(before)s AND (attempted_at, id) > (%(after_at)s, %(after_id)s)
+  {store_filter}
+ORDER BY attempted_at, id
+LIMIT %(size)s
+"""
+
+
 def _undelivered_pages(*, now: datetime, stores, size: int):
     """Ids of messages claimed (`scheduled`) more than DELIVERY_GRACE ago and never handed to a
-    channel (the process or task that claimed them died), in pages of `size`. Nothing went out
-    for them, so they are delivered now, within the usual attempts."""
-    pending = ReminderMessage.objects.filter(
-        status=ReminderMessage.Status.SCHEDULED, attempted_at__lte=now - DELIVERY_GRACE
-    ).order_by("id")
-    if stores is not None:
-        pending = pending.filter(store_id__in=stores)
-    after = 0
+    channel (the process or task that claimed them died), in pages of `size`, oldest claim first
+    (keyset over the partial index `notifications_undelivered`). Nothing went out for them, so
+    they are delivered now, within the usual attempts."""
+    sql = UNDELIVERED_SQL.format(store_filter="AND store_id = ANY(%(stores)s)" if stores is not None else "")
+    params = {"before": now - DELIVERY_GRACE, "after_at": SCAN_START[0], "after_id": 0, "size": size, "stores": stores}
     while True:
-        ids = list(pending.filter(id__gt=after).values_list("id", flat=True)[:size])
-        if not ids:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        if not rows:
             return
-        yield ids
-        after = ids[-1]
+        yield [message_id for message_id, _ in rows]
+        params["after_at"], params["after_id"] = rows[-1][1], rows[-1][0]
+        if len(rows) < size:
+            return
 
 
 def sweep_run_exclusive(**options) -> SweepSummary | None:
