@@ -420,8 +420,9 @@ def cmd_sweep(args):
     task queues the delivery per batch): scan + claim + the sweep's own bookkeeping. Then, apart,
     the delivery step over up to 10,000 of the claimed messages, with `send()` of every channel
     class in notifications.channels answering success at once ("delivery": links, result rows).
-    mode "send": the real sweep, one batch, e-mail through Django's dummy backend and WhatsApp
-    off: the cost per message of rendering and handing over a reminder."""
+    mode "send": the real delivery of one claimed batch (the first batch that claims messages),
+    e-mail through Django's dummy backend and WhatsApp off: the cost per message of rendering and
+    handing over a reminder."""
     sweep_run, reason = _sweep_function()
     if sweep_run is None:
         return {"available": False, "reason": reason}
@@ -436,6 +437,8 @@ def cmd_sweep(args):
     separate_delivery = args.get("mode", "scan_claim") == "scan_claim" and "deliver" in parameters
     if separate_delivery:
         kwargs["deliver"] = False
+    if args.get("mode") == "send" and "deliver" in parameters:
+        return _sweep_send_batch(sweep_run, kwargs)
     baseline_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     counter = QueryCounter()
     started = time.perf_counter()
@@ -480,6 +483,35 @@ def cmd_sweep(args):
         "peak_rss_mb": round(peak_rss_kb / 1024, 1),
         "rss_growth_mb": round((peak_rss_kb - baseline_rss_kb) / 1024, 1),
         "delivery": delivery,
+    }
+
+
+def _sweep_send_batch(sweep_run, kwargs) -> dict:
+    """mode "send" when the sweep claims and delivery sends apart: claim-only batches (not timed)
+    until one claims messages, then the real delivery of that batch, timed (rendering, e-mail to
+    Django's dummy backend)."""
+    services = importlib.import_module("notifications.services")
+    claimed: list[int] = []
+    cursor = None
+    while not claimed:
+        options = {**kwargs, "deliver": False, "on_claimed": claimed.extend, "single_batch": True, "cursor": cursor}
+        cursor = sweep_run(**options).next_cursor
+        if cursor is None:
+            break
+    counter = QueryCounter()
+    started = time.perf_counter()
+    with connection.execute_wrapper(counter):
+        result = services.reminders_deliver(message_ids=claimed)
+    elapsed = time.perf_counter() - started
+    return {
+        "available": True,
+        "mode": "send",
+        "kwargs": kwargs,
+        "seconds": round(elapsed, 3),
+        "claimed_rows": len(claimed),
+        "sent": result.first_sent + result.second_sent,
+        "errors": result.errors,
+        "queries": counter.count,
     }
 
 
