@@ -119,8 +119,9 @@ def events_record_bulk(*, store: Store, payloads: list, ip_address: str | None =
     databases one multi-row INSERT; an id collision rolls the whole insert back (savepoint) and
     it is retried with fresh ids, so either every accepted event is stored or none is.
     """
-    events: list[EventInput] = []
+    events: list[tuple] = []  # each valid event's values in `_EVENT_FIELDS` order
     rejected: list[Rejection] = []
+    store_name = store.name
     for index, payload in enumerate(payloads):
         try:
             event = event_input_clean(payload)
@@ -128,25 +129,20 @@ def events_record_bulk(*, store: Store, payloads: list, ip_address: str | None =
             details = exc.details or {}
             rejected.append(Rejection(index, details.get("field", "event"), details.get("reason", exc.message)))
             continue
-        if event.store_name != store.name:
+        if event.store_name != store_name:
             rejected.append(Rejection(index, "storeName", STORE_MISMATCH_REASON))
             continue
-        events.append(event)
+        events.append(_event_values(event))
     if not events:
         return BulkResult(ids=[], rejected=rejected)
 
     for _attempt in range(ID_ATTEMPTS):
         now = _now_ms()
-        at_ms = _epoch_ms(now)
-        ids = event_ids_new(len(events), at_ms)
-        rows = [
-            (event_id, store.pk, *_event_tuple(event), ip_address, now, now)
-            for event_id, event in zip(ids, events, strict=True)
-        ]
+        ids = event_ids_new(len(events), _epoch_ms(now))
         try:
             with transaction.atomic():
-                _rows_insert(rows)
-            return BulkResult(ids=[row[0] for row in rows], rejected=rejected)
+                _rows_insert(ids, events, store_pk=store.pk, ip_address=ip_address, now=now)
+            return BulkResult(ids=ids, rejected=rejected)
         except IntegrityError as exc:
             if not _is_id_collision(exc):
                 raise
@@ -159,10 +155,6 @@ _ROW_ORDER = ["id", "store_id", *_EVENT_FIELDS, "ip_address", "created_at", "upd
 
 
 _event_values = operator.attrgetter(*_EVENT_FIELDS)
-
-
-def _event_tuple(event: EventInput) -> tuple:
-    return _event_values(event)
 
 
 @cache
@@ -178,16 +170,73 @@ def _insert_sql(vendor: str) -> str:
     )
 
 
-def _rows_insert(rows: list[tuple]) -> None:
-    """One set-based insert of rows in `_ROW_ORDER`: COPY on PostgreSQL, bulk_create elsewhere."""
+_COPY_NULL = "\x00"  # stands for NULL while the text is built (cleaned input holds no NUL)
+_COPY_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
+
+
+def _copy_field(value) -> str:
+    """One value in COPY's text format: NULL as \\N; backslash, tab, newline, CR escaped."""
+    if value is None:
+        return "\\N"
+    text = value if type(value) is str else str(value)
+    for char, escaped in _COPY_ESCAPES:
+        if char in text:
+            text = text.replace(char, escaped)
+    return text
+
+
+def copy_text(ids: list[str], events: list[tuple], *, store_pk, ip_address: str | None, now: datetime) -> str:
+    """The rows (`_ROW_ORDER`) as one COPY text-format string, one line per row.
+
+    Built by joining; when the joined text holds no character that needs escaping (the number of
+    tabs and newlines is exactly the separators', no backslash, no CR: the usual case) it is used
+    as is, else every field is escaped one by one.
+    """
+    stamp = now.isoformat()
+    head = f"\t{store_pk}\t"
+    tail = f"\t{_COPY_NULL if ip_address is None else ip_address}\t{stamp}\t{stamp}"
+    null = _COPY_NULL
+    lines = [
+        event_id + head + "\t".join([null if value is None else value for value in values]) + tail
+        for event_id, values in zip(ids, events, strict=True)
+    ]
+    lines.append("")
+    text = "\n".join(lines)
+    rows = len(ids)
+    if (
+        text.count("\t") == rows * (len(_ROW_ORDER) - 1)
+        and text.count("\n") == rows
+        and "\\" not in text
+        and "\r" not in text
+    ):
+        return text.replace(null, "\\N")
+    fixed_tail = [_copy_field(ip_address), stamp, stamp]
+    return "".join(
+        "\t".join([_copy_field(event_id), str(store_pk), *map(_copy_field, values), *fixed_tail]) + "\n"
+        for event_id, values in zip(ids, events, strict=True)
+    )
+
+
+def _rows_insert(ids: list[str], events: list[tuple], *, store_pk, ip_address: str | None, now: datetime) -> None:
+    """One set-based insert: COPY (one text block, written once) on PostgreSQL, bulk_create elsewhere."""
     if connection.vendor == "postgresql":
         columns = ", ".join(connection.ops.quote_name(CartTrackingEvent._meta.get_field(n).column) for n in _ROW_ORDER)
         sql = f"COPY {connection.ops.quote_name(CartTrackingEvent._meta.db_table)} ({columns}) FROM STDIN"
+        text = copy_text(ids, events, store_pk=store_pk, ip_address=ip_address, now=now)
         with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
-            for row in rows:
-                copy.write_row(row)
+            copy.write(text)
         return
-    objects = [CartTrackingEvent(**dict(zip(_ROW_ORDER, row, strict=True))) for row in rows]
+    objects = [
+        CartTrackingEvent(
+            id=event_id,
+            store_id=store_pk,
+            ip_address=ip_address,
+            created_at=now,
+            updated_at=now,
+            **dict(zip(_EVENT_FIELDS, values, strict=True)),
+        )
+        for event_id, values in zip(ids, events, strict=True)
+    ]
     CartTrackingEvent.objects.bulk_create(objects)
 
 
