@@ -104,10 +104,11 @@ class CartTrackingEvent(models.Model):
             models.Index(fields=["product_id"], name="idx_product_id"),
             models.Index(fields=["session_id"], name="idx_session_id"),
             # One store's events by time; id breaks ties so keyset pages walk it directly. The
-            # included columns let every analytics aggregate run as an index-only scan.
+            # included columns let every analytics aggregate (product_title too: the top products'
+            # names) run as an index-only scan of the store's date range.
             models.Index(
                 fields=["store_name", "created_at", "id"],
-                include=["session_id", "product_id", "has_generated_image"],
+                include=["session_id", "product_id", "has_generated_image", "product_title"],
                 name="idx_store_created",
             ),
         ]
