@@ -58,3 +58,14 @@ def test_idx_store_created_covers_every_column_the_analytics_read():
     assert "(store_name, created_at, id)" in definition
     included = definition.split("INCLUDE (", 1)[1].rstrip(")").split(", ")
     assert set(included) == {"session_id", "product_id", "has_generated_image", "product_title"}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL storage parameter")
+@pytest.mark.django_db
+def test_new_events_are_vacuumed_soon_so_index_only_scans_stay_index_only():
+    # Only VACUUM marks pages all-visible; the default waits for 20 % new rows, the newest days.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'cart_tracking_events'")
+        (options,) = cursor.fetchone()
+
+    assert "autovacuum_vacuum_insert_scale_factor=0.01" in (options or [])
