@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from carts import schema, selectors, services  # noqa: F401 (schema registers the key scheme)
-from carts.auth import IsStorefront, IsStoreStaff, request_store
+from carts.auth import IsStorefront, IsStoreStaff, KeyCheckedByTheWrite, request_store
 from carts.models import Cart
 from cartsite.errors import NotFound
 from cartsite.logging import mask_email, mask_text
@@ -487,8 +487,11 @@ def active_cart_body(cart: Cart) -> dict:
 # --- views ----------------------------------------------------------------------------------
 
 
-class CartSyncView(APIView):
-    """Seed 000's upsert of the storefront cart."""
+class CartSyncView(KeyCheckedByTheWrite, APIView):
+    """Seed 000's upsert of the storefront cart.
+
+    With a store key, the key is checked by the write itself (one round trip); a store named
+    with `?store=`, staff credentials or a key that matched nothing take the usual path."""
 
     permission_classes = [IsStorefront]
 
@@ -500,24 +503,30 @@ class CartSyncView(APIView):
         responses={201: CartSyncCreatedSerializer, 200: CartSyncUpdatedSerializer, **ERRORS},
     )
     def post(self, request):
-        store = request_store(request)
+        store = self.acting_store(request)
         data = validated(CartSyncRequestSerializer, request.data, cart_sync_body_clean)
-        result = services.cart_sync(
-            store=store,
-            session_token=data["session_token"],
-            items=data["items"],
-            user_id=data.get("user_id"),
-            currency=data.get("currency"),
-            customer=data.get("customer"),
-            source="storefront:cart_sync",
+        arguments = {
+            "session_token": data["session_token"],
+            "items": data["items"],
+            "user_id": data.get("user_id"),
+            "currency": data.get("currency"),
+            "customer": data.get("customer"),
+            "source": "storefront:cart_sync",
+        }
+        result = self.write_checked(
+            request,
+            store,
+            by_key=lambda digest: services.cart_sync_by_key(key_digest=digest, **arguments),
+            plain=lambda store: services.cart_sync(store=store, **arguments),
         )
         if result.created:
             return Response({"created": True, "cart_id": str(result.cart_id)}, status=status.HTTP_201_CREATED)
         return Response({"updated": True, "cart_id": str(result.cart_id)})
 
 
-class CartUpdateView(APIView):
-    """Seed 002's live-cart update: the same cart as /cart/sync, sessionId = session token."""
+class CartUpdateView(KeyCheckedByTheWrite, APIView):
+    """Seed 002's live-cart update: the same cart as /cart/sync, sessionId = session token
+    (the key checked by the write, as for CartSyncView)."""
 
     permission_classes = [IsStorefront]
 
@@ -530,13 +539,18 @@ class CartUpdateView(APIView):
         responses={200: SuccessSerializer, **ERRORS},
     )
     def post(self, request):
-        store = request_store(request)
+        store = self.acting_store(request)
         data = validated(CartUpdateRequestSerializer, request.data, cart_update_body_clean)
-        services.cart_sync(
-            store=store,
-            session_token=data["sessionId"],
-            items=data["cart"]["items"],
-            source="storefront:cart_update",
+        arguments = {
+            "session_token": data["sessionId"],
+            "items": data["cart"]["items"],
+            "source": "storefront:cart_update",
+        }
+        self.write_checked(
+            request,
+            store,
+            by_key=lambda digest: services.cart_sync_by_key(key_digest=digest, **arguments),
+            plain=lambda store: services.cart_sync(store=store, **arguments),
         )
         return Response({"success": True})
 

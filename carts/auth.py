@@ -95,22 +95,31 @@ def store_key_resolve(raw_key: str) -> tuple[StoreKey, Store] | None:
     return key, store
 
 
+def request_store_key(request) -> str | None:
+    """The store key a request carries: `X-Store-Key: pk_…` (or `?key=pk_…` for sendBeacon), or
+    `Authorization: Bearer sk_…`; None without one. A malformed key is a 401."""
+    raw = None
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header[:7].lower() == "bearer ":
+        raw = header[7:].strip()
+    elif request.META.get("HTTP_X_STORE_KEY"):
+        raw = request.META["HTTP_X_STORE_KEY"].strip()
+    elif request.query_params.get("key"):
+        raw = request.query_params["key"].strip()
+    if raw is None:
+        return None
+    if not raw.startswith((PUBLISHABLE_PREFIX, SECRET_PREFIX)) or len(raw) > 200:
+        raise exceptions.AuthenticationFailed("Invalid API key")
+    return raw
+
+
 class StoreKeyAuthentication(authentication.BaseAuthentication):
     """`X-Store-Key: pk_…` (or `?key=pk_…` for sendBeacon), or `Authorization: Bearer sk_…`."""
 
     def authenticate(self, request):
-        raw = None
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        if header[:7].lower() == "bearer ":
-            raw = header[7:].strip()
-        elif request.META.get("HTTP_X_STORE_KEY"):
-            raw = request.META["HTTP_X_STORE_KEY"].strip()
-        elif request.query_params.get("key"):
-            raw = request.query_params["key"].strip()
+        raw = request_store_key(request)
         if raw is None:
             return None
-        if not raw.startswith((PUBLISHABLE_PREFIX, SECRET_PREFIX)) or len(raw) > 200:
-            raise exceptions.AuthenticationFailed("Invalid API key")
         resolved = store_key_resolve(raw)
         if resolved is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key")
@@ -120,6 +129,96 @@ class StoreKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="cartsite"'
+
+
+@dataclass(frozen=True)
+class DeferredKey:
+    """A store key whose check is left to the write statement (see KeyCheckedByTheWrite)."""
+
+    digest: str
+
+
+@cache
+def keyed_store_sql(vendor: str, *, named: bool = False) -> str:
+    """A SELECT of the store of an active key, for a write statement to read from
+    (`WITH keyed AS (…) INSERT … SELECT … FROM keyed`): one row (`store_id`, `store_name`,
+    `store_currency`) when the key (parameter: its digest) is active, and, with `named`, its store
+    is the one named (a second parameter: the normalised name); no row otherwise."""
+    qn = connection.ops.quote_name
+    key = StoreKey._meta
+    store = Store._meta
+    sql = (
+        f"SELECT k.{qn(key.get_field('store').column)} AS store_id, s.{qn(store.get_field('name').column)} AS "
+        f"store_name, s.{qn(store.get_field('currency').column)} AS store_currency "
+        f"FROM {qn(key.db_table)} k JOIN {qn(store.db_table)} s "
+        f"ON s.{qn(store.pk.column)} = k.{qn(key.get_field('store').column)} "
+        f"WHERE k.{qn(key.get_field('key_hash').column)} = %s AND k.{qn(key.get_field('revoked_at').column)} IS NULL"
+    )
+    if named:
+        sql += f" AND s.{qn(store.get_field('name').column)} = %s"
+    return sql
+
+
+class KeyCheckedByTheWrite:
+    """APIView mixin for the storefront's hot write paths: the key check joins the write.
+
+    A request with a store key skips DRF's authentication and permission steps; the view writes
+    with one statement that reads the key (`keyed_store_sql`) and writes nothing when the key is
+    unknown, revoked or of another store, which saves a round trip on every request. When that
+    statement writes nothing, or anything fails before it, `key_check_now()` runs the full check
+    first, so every answer (401, 403, 400, 429 …) is the one the plain path would have given.
+    Only for views whose permission lets either kind of key in (a valid key then always passes).
+    """
+
+    def perform_authentication(self, request):
+        raw = request_store_key(request)
+        if raw is not None and all(
+            getattr(permission, "allow_publishable", False) and getattr(permission, "allow_secret", False)
+            for permission in self.permission_classes
+        ):
+            request.deferred_key = DeferredKey(digest=StoreKey.digest(raw))
+            return
+        request.deferred_key = None
+        super().perform_authentication(request)
+
+    def check_permissions(self, request):
+        if getattr(request, "deferred_key", None) is None:
+            super().check_permissions(request)
+
+    def key_check_now(self, request) -> None:
+        """The full key check (authentication, then permissions) when it was deferred."""
+        if getattr(request, "deferred_key", None) is not None:
+            request.deferred_key = None
+            super().perform_authentication(request)
+            super().check_permissions(request)
+
+    def acting_store(self, request) -> Store | None:
+        """Before the body is read: the store of the usual path, checked now, or None while the
+        key check is left to the write. A store named with `?store=` is checked now, so that its
+        403 comes before a 400 of the body, as on the usual path."""
+        if request.query_params.get("store"):
+            self.key_check_now(request)
+        return request_store(request) if request.deferred_key is None else None
+
+    def write_checked(self, request, store: Store | None, *, by_key, plain):
+        """`by_key(digest)` when the key check was left to the write; when that wrote nothing
+        (None), or on the usual path, the full check and then `plain(store)`."""
+        if request.deferred_key is not None:
+            written = by_key(request.deferred_key.digest)
+            if written is not None:
+                return written
+            self.key_check_now(request)
+            store = request_store(request)
+        return plain(store)
+
+    def handle_exception(self, exc):
+        # Whatever failed, a bad credential is what the caller must hear first.
+        if getattr(self.request, "deferred_key", None) is not None:
+            try:
+                self.key_check_now(self.request)
+            except Exception as auth_exc:  # answered instead of `exc`
+                exc = auth_exc
+        return super().handle_exception(exc)
 
 
 def is_store_client(user) -> bool:

@@ -11,10 +11,12 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from carts.auth import keyed_store_sql
 from carts.caps import store_cart_creation_check
 from carts.models import Cart, Store, StoreKey, StoreMembership, StoreOrigin
 from carts.names import store_name_normalise
 from cartsite.errors import Conflict, NotFound, RateLimited, ValidationFailed
+from cartsite.logging import store_var
 
 
 @dataclass(frozen=True)
@@ -214,10 +216,15 @@ _UPSERT_CONFLICT = "ON CONFLICT (store_id, session_token) WHERE converted_at IS 
 _cart_upsert_sql_cache: dict[tuple, str] = {}
 
 
-def _cart_upsert_sql(set_fields: tuple[str, ...], consent_channels: tuple[str, ...]) -> str:
+def _cart_upsert_sql(set_fields: tuple[str, ...], consent_channels: tuple[str, ...], keyed: str = "") -> str:
     """INSERT … ON CONFLICT DO UPDATE … RETURNING id, created, for one shape of sync (which fields
-    the client sent), built once per shape from the model's fields."""
-    key = (set_fields, consent_channels)
+    the client sent), built once per shape from the model's fields.
+
+    `keyed`: "" writes the parameters as VALUES. "store" or "store+currency" reads the store from
+    carts.auth.keyed_store_sql (first parameter: the key's digest), writes nothing when the key is
+    not active, and returns the store's id and name too; with "+currency" the cart takes the
+    store's currency (the client sent none)."""
+    key = (set_fields, consent_channels, keyed)
     sql = _cart_upsert_sql_cache.get(key)
     if sql is not None:
         return sql
@@ -229,7 +236,6 @@ def _cart_upsert_sql(set_fields: tuple[str, ...], consent_channels: tuple[str, .
         return quote(meta.get_field(name).column)
 
     columns = ", ".join(quote(f.column) for f in meta.concrete_fields)
-    placeholders = ", ".join(["%s"] * len(meta.concrete_fields))
     assignments = [f"{column(name)} = EXCLUDED.{column(name)}" for name in set_fields]
     for channel in consent_channels:
         # A repeated answer keeps when and how consent was first given; a change records anew.
@@ -239,10 +245,22 @@ def _cart_upsert_sql(set_fields: tuple[str, ...], consent_channels: tuple[str, .
             target = column(f"{channel}{suffix}")
             assignments.append(f"{target} = CASE WHEN {same} THEN {table}.{target} ELSE EXCLUDED.{target} END")
         assignments.append(f"{given} = EXCLUDED.{given}")
-    sql = (
-        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) {_UPSERT_CONFLICT} "
-        f"DO UPDATE SET {', '.join(assignments)} RETURNING {column('id')}, (xmax = 0) AS created"
+    upsert = (
+        f"{_UPSERT_CONFLICT} DO UPDATE SET {', '.join(assignments)} RETURNING {column('id')}, (xmax = 0) AS created"
     )
+    if not keyed:
+        placeholders = ", ".join(["%s"] * len(meta.concrete_fields))
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) {upsert}"
+    else:
+        sources = {"store_id": "keyed.store_id"}
+        if keyed == "store+currency":
+            sources["currency"] = "UPPER(keyed.store_currency)"
+        expressions = ", ".join(sources.get(f.attname, "%s") for f in meta.concrete_fields)
+        sql = (
+            f"WITH keyed AS ({keyed_store_sql(connection.vendor)}), "
+            f"written AS (INSERT INTO {table} ({columns}) SELECT {expressions} FROM keyed {upsert}) "
+            "SELECT written.id, written.created, keyed.store_id, keyed.store_name FROM written, keyed"
+        )
     _cart_upsert_sql_cache[key] = sql
     return sql
 
@@ -269,18 +287,21 @@ def _cart_row_values(row: dict) -> list:
     return values
 
 
-def _cart_upsert(row: dict, set_fields: tuple[str, ...], consent_channels: tuple[str, ...]) -> tuple[uuid.UUID, bool]:
-    values = _cart_row_values(row)
+def _cart_upsert_execute(sql: str, values: list) -> tuple | None:
     try:
         with connection.cursor() as cursor:
-            cursor.execute(_cart_upsert_sql(set_fields, consent_channels), values)
-            cart_id, created = cursor.fetchone()
+            cursor.execute(sql, values)
+            return cursor.fetchone()
     except (OperationalError, InterfaceError):
         # As an atomic block's failed rollback would: a connection that died mid-statement is
         # dropped now, so that the next use (the client's retry) connects afresh.
         if not connection.in_atomic_block:
             connection.close_if_unusable_or_obsolete()
         raise
+
+
+def _cart_upsert(row: dict, set_fields: tuple[str, ...], consent_channels: tuple[str, ...]) -> tuple[uuid.UUID, bool]:
+    cart_id, created = _cart_upsert_execute(_cart_upsert_sql(set_fields, consent_channels), _cart_row_values(row))
     return cart_id, created
 
 
@@ -349,6 +370,61 @@ def cart_sync(
     if created:
         try:
             store_cart_creation_check(store=store)
+        except RateLimited:
+            _cart_discard(cart_id)
+            raise
+    return CartSyncResult(cart_id=cart_id, created=created)
+
+
+def cart_sync_by_key(
+    *,
+    key_digest: str,
+    session_token: str,
+    items: list[dict],
+    user_id: str | None = None,
+    currency: str | None = None,
+    customer: dict | None = None,
+    source: str = "storefront",
+    now=None,
+) -> CartSyncResult | None:
+    """cart_sync for the store of an active store key, the key check and the write in one
+    statement (carts.auth.KeyCheckedByTheWrite): the storefront's sync costs one round trip.
+
+    None, with nothing written, when the key is unknown or revoked, and also when this cannot be
+    one statement (not PostgreSQL, or inside a transaction): the caller then checks the key the
+    usual way and calls cart_sync. Same rules as cart_sync otherwise, the creation cap included."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return None
+    now = now or timezone.now()
+    stored_items, total, item_count = cart_items_normalise(items)
+    sync = {"items": stored_items, "total": total, "item_count": item_count, "last_activity_at": now}
+    contact = _contact_fields(customer)
+    consent = _consent_given(customer)
+    placeholder_store = Store(pk=0, currency=currency or "")
+    row = _cart_sync_values(
+        store=placeholder_store, session_token=session_token, sync=sync, user_id=user_id, currency=currency,
+        contact=contact, consent=consent, source=source, now=now,
+    )  # fmt: skip
+    set_fields = (*sync, *contact)
+    if user_id:
+        set_fields += ("user_id",)
+    if currency:
+        set_fields += ("currency",)
+    keyed = "store" if currency else "store+currency"
+    skipped = {"store_id"} if currency else {"store_id", "currency"}
+    values = [
+        value
+        for field, value in zip(Cart._meta.concrete_fields, _cart_row_values(row), strict=True)
+        if field.attname not in skipped
+    ]
+    answer = _cart_upsert_execute(_cart_upsert_sql(set_fields, tuple(consent), keyed), [key_digest, *values])
+    if answer is None:
+        return None
+    cart_id, created, store_id, store_name = answer
+    store_var.set(store_name)
+    if created:
+        try:
+            store_cart_creation_check(store=Store(pk=store_id, name=store_name))
         except RateLimited:
             _cart_discard(cart_id)
             raise
