@@ -53,8 +53,11 @@ class ReminderMessage(models.Model):
         HOLDOUT = "holdout", "Held out (control group)"
         CONVERTED = "converted", "Cart converted or removed before delivery"
 
-    cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="reminder_messages")
-    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="reminder_messages")
+    # No single-column indexes on the two keys: the unique (cart, stage, channel) and the index
+    # (store, status, stage, channel) start with them and serve every look-up by cart or store,
+    # and each index costs the sweep's batch claim a write per message.
+    cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="reminder_messages", db_index=False)
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="reminder_messages", db_index=False)
     stage = models.PositiveSmallIntegerField(choices=[(1, "First"), (2, "Second")])
     channel = models.CharField(max_length=16, choices=Channel.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)

@@ -743,10 +743,12 @@ def _claim(*, candidates, holdouts, now, summary: SweepSummary) -> list[tuple]:
 
 # --- delivery: claimed messages to their channel ------------------------------------------
 
+# `status || ''`: the ids are looked up by primary key; a partial index on status (which matches
+# every claimed message) is never the better plan, whatever stale statistics suggest.
 DELIVERY_TAKE_SQL = f"""
 UPDATE notifications_remindermessage m
 SET status = 'sending', attempts = m.attempts + 1, attempted_at = %(now)s, updated_at = %(now)s
-WHERE m.id = ANY(%(ids)s) AND m.status = 'scheduled' AND m.attempts < %(max_attempts)s
+WHERE m.id = ANY(%(ids)s) AND m.status || '' = 'scheduled' AND m.attempts < %(max_attempts)s
   AND {CART_OPEN_SQL.format(cart="m.cart_id")}
 RETURNING m.id, m.cart_id, m.stage, m.channel
 """
