@@ -515,9 +515,8 @@ class CartSyncView(KeyCheckedByTheWrite, APIView):
         }
         result = self.write_checked(
             request,
-            store,
             by_key=lambda digest: services.cart_sync_by_key(key_digest=digest, **arguments),
-            plain=lambda store: services.cart_sync(store=store, **arguments),
+            plain=lambda: services.cart_sync(store=store or request_store(request), **arguments),
         )
         if result.created:
             return Response({"created": True, "cart_id": str(result.cart_id)}, status=status.HTTP_201_CREATED)
@@ -548,9 +547,8 @@ class CartUpdateView(KeyCheckedByTheWrite, APIView):
         }
         self.write_checked(
             request,
-            store,
             by_key=lambda digest: services.cart_sync_by_key(key_digest=digest, **arguments),
-            plain=lambda store: services.cart_sync(store=store, **arguments),
+            plain=lambda: services.cart_sync(store=store or request_store(request), **arguments),
         )
         return Response({"success": True})
 

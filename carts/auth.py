@@ -200,16 +200,15 @@ class KeyCheckedByTheWrite:
             self.key_check_now(request)
         return request_store(request) if request.deferred_key is None else None
 
-    def write_checked(self, request, store: Store | None, *, by_key, plain):
+    def write_checked(self, request, *, by_key, plain):
         """`by_key(digest)` when the key check was left to the write; when that wrote nothing
-        (None), or on the usual path, the full check and then `plain(store)`."""
+        (None), or on the usual path, the full check and then `plain()`."""
         if request.deferred_key is not None:
             written = by_key(request.deferred_key.digest)
             if written is not None:
                 return written
             self.key_check_now(request)
-            store = request_store(request)
-        return plain(store)
+        return plain()
 
     def handle_exception(self, exc):
         # Whatever failed, a bad credential is what the caller must hear first.

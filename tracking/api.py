@@ -14,7 +14,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from carts.auth import IsMerchant, IsStorefront, is_store_client, request_store
+from carts.auth import IsMerchant, IsStorefront, KeyCheckedByTheWrite, is_store_client, request_store
 from cartsite import metrics
 from cartsite.client_ip import client_ip
 from cartsite.errors import DomainError, Forbidden, RateLimited, ValidationFailed, database_is_unreachable
@@ -102,17 +102,22 @@ class TrackingView(APIView):
         self.outcome(request, outcome, count)
 
 
-class TrackView(TrackingView):
-    """`POST /api/cart-tracking/track`: one event (seed 001 §2)."""
+class TrackView(KeyCheckedByTheWrite, TrackingView):
+    """`POST /api/cart-tracking/track`: one event (seed 001 §2).
+
+    With a store key, the key is checked by the insert itself (one round trip); staff, and a key
+    the insert did not match (unknown, revoked, another store), take the usual path."""
 
     @schema.track_schema
     def post(self, request):
         event = event_input_clean(request.data)
-        user = request.user
-        # A key acts on its own store; event_record answers another store name with the 403
-        # request_store gives (the name is normalised already).
-        store = user.store if is_store_client(user) else request_store(request, event.store_name, field="storeName")
-        recorded = services.event_record(store=store, event=event, ip_address=self.client_ip)
+        recorded = self.write_checked(
+            request,
+            by_key=lambda digest: services.event_record_by_key(
+                key_digest=digest, event=event, ip_address=self.client_ip
+            ),
+            plain=lambda: self.record_checked(request, event),
+        )
         self.succeeded(request, "tracked")
         return Response(
             {
@@ -121,6 +126,13 @@ class TrackView(TrackingView):
                 "data": {"id": recorded.id, "createdAt": selectors.iso_ms(recorded.created_at)},
             }
         )
+
+    def record_checked(self, request, event):
+        user = request.user
+        # A key acts on its own store; event_record answers another store name with the 403
+        # request_store gives (the name is normalised already).
+        store = user.store if is_store_client(user) else request_store(request, event.store_name, field="storeName")
+        return services.event_record(store=store, event=event, ip_address=self.client_ip)
 
 
 class TrackBulkView(TrackingView):

@@ -15,8 +15,10 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from carts.auth import keyed_store_sql
 from carts.models import Store
 from cartsite.errors import DomainError, Forbidden
+from cartsite.logging import store_var
 from tracking.inputs import EventInput, event_input_clean
 from tracking.models import CartTrackingEvent, event_id_new, event_ids_new
 
@@ -94,6 +96,37 @@ def event_record(*, store: Store, event: EventInput, ip_address: str | None = No
     raise IntegrityError("could not find a free event id")
 
 
+def event_record_by_key(*, key_digest: str, event: EventInput, ip_address: str | None = None) -> RecordedEvent | None:
+    """event_record for the store of an active store key, the key check and the insert in one
+    statement (carts.auth.KeyCheckedByTheWrite): the storefront's event costs one round trip.
+
+    None, with nothing stored, when the key is unknown or revoked, belongs to another store than
+    the event's `storeName`, or the random id was taken, and also when this cannot be one
+    statement (not PostgreSQL, or inside a transaction): the caller then checks the key the
+    usual way and calls event_record, which gives each of those its own answer."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return None
+    now = _now_ms()
+    event_id = event_id_new(_epoch_ms(now))
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    params = (
+        key_digest,
+        event.store_name,
+        event_id,
+        *_event_values(event),
+        connection.ops.adapt_ipaddressfield_value(ip_address),
+        stamp,
+        stamp,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_by_key_sql(connection.vendor), params)
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return None
+    store_var.set(event.store_name)
+    return RecordedEvent(id=event_id, created_at=now)
+
+
 @dataclass(frozen=True)
 class Rejection:
     index: int
@@ -166,6 +199,20 @@ def _insert_sql(vendor: str) -> str:
     placeholders = ", ".join(["%s"] * len(_ROW_ORDER))
     return (
         f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({quote(meta.pk.column)}) DO NOTHING RETURNING {quote(meta.pk.column)}"
+    )
+
+
+@cache
+def _insert_by_key_sql(vendor: str) -> str:
+    """`_insert_sql` with the store read from the active key of that store (carts.auth)."""
+    quote = connection.ops.quote_name
+    meta = CartTrackingEvent._meta
+    columns = ", ".join(quote(meta.get_field(name).column) for name in _ROW_ORDER)
+    expressions = ", ".join("keyed.store_id" if name == "store_id" else "%s" for name in _ROW_ORDER)
+    return (
+        f"WITH keyed AS ({keyed_store_sql(vendor, named=True)}) "
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {expressions} FROM keyed "
         f"ON CONFLICT ({quote(meta.pk.column)}) DO NOTHING RETURNING {quote(meta.pk.column)}"
     )
 
