@@ -10,6 +10,10 @@ the field and reason; the single and the bulk endpoint both use it, so the rules
 - free text is trimmed, NUL characters dropped (PostgreSQL cannot store them) and cut to its
   maximum (`productTitle` 500, see `MAX_LENGTHS`);
 - `productId` / `variantId` may be strings or integers and are stored as strings;
+- `productTitle` is also cut so that it, `productId` and `sessionId` together stay within
+  `INDEXED_TEXT_MAX_BYTES` of UTF-8: the analytics index carries all three, and PostgreSQL
+  refuses an index entry over 2,704 bytes (only ids of hundreds of multi-byte characters get
+  there; ordinary events are never cut by this rule);
 - empty strings and `null` mean "not given"; unknown fields are ignored.
 """
 
@@ -54,6 +58,11 @@ _HTTP_URL = re.compile(
     r"^https?://(?:[^\s/?#@]*@)?(?:\[[0-9a-f:.]+\]|[^\s/?#:@\[\]]+)(?::\d{1,5})?(?:[/?#]\S*)?\Z", re.IGNORECASE
 )
 _store_name_cached = lru_cache(maxsize=1024)(store_name_normalise)
+# What idx_store_created may carry of session id, product id and title together; the rest of
+# its entry (store name up to 253 bytes, id, time, flag, headers) stays under 400 bytes.
+INDEXED_TEXT_MAX_BYTES = 2200
+# No text of these limits can go over the budget while it is this short in characters.
+_INDEXED_TEXT_SAFE_CHARS = INDEXED_TEXT_MAX_BYTES // 4
 
 
 @dataclass(slots=True)
@@ -184,4 +193,19 @@ def event_input_clean(payload) -> EventInput:
     except ValidationFailed:
         _fields_in_seed_order(payload, {})
         raise
+    title = values.get("product_title")
+    if title is not None:
+        values["product_title"] = _title_within_index_budget(title, values.get("product_id"), values.get("session_id"))
     return EventInput(**values)
+
+
+def _title_within_index_budget(title: str, product_id: str | None, session_id: str | None) -> str | None:
+    """`title`, cut (at a character boundary) so that the three indexed texts fit the budget."""
+    lengths = len(title) + len(product_id or "") + len(session_id or "")
+    if lengths <= _INDEXED_TEXT_SAFE_CHARS:
+        return title
+    room = INDEXED_TEXT_MAX_BYTES - len((product_id or "").encode()) - len((session_id or "").encode())
+    encoded = title.encode()
+    if len(encoded) <= room:
+        return title
+    return encoded[: max(room, 0)].decode("utf-8", errors="ignore").rstrip() or None
