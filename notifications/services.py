@@ -311,8 +311,9 @@ UNION ALL
 """
 # A page reads at most this many carts per cart it may return: the LIMIT keeps the plan on the
 # index's order (the window's run condition stops the scan at the batch's last reachable cart),
-# and bounds a page made only of carts no channel can reach.
-SCAN_READ_FACTOR = 20
+# and bounds a page made only of carts no channel can reach. Kept small: with a LIMIT close to the
+# rest of the range, the planner prefers a bitmap scan and a sort of the whole rest, every page.
+SCAN_READ_FACTOR = 5
 # Before the first batch: a position before every cart.
 SCAN_START = (datetime(1970, 1, 1, tzinfo=UTC), uuid.UUID(int=0))
 
