@@ -115,30 +115,33 @@ def worker(store):
             process.wait(timeout=5)
 
 
-def test_a_worker_killed_mid_send_redelivers_the_sweep_and_the_message_log_prevents_a_second_send(worker, make_cart):
+def test_a_worker_killed_mid_send_redelivers_the_delivery_and_the_message_log_prevents_a_second_send(worker, make_cart):
     process, queue, whatsapp = worker
     cart = make_cart(phone="+4915112345678", whatsapp_consent=True, first_name="Anna", idle=timedelta(hours=30))
 
-    # when the sweep's child process is killed while the WhatsApp API holds the send
-    result = abandonment_sweep.apply_async(queue=queue)
+    # when the sweep has claimed the message and queued its delivery on the same queue, and the
+    # delivery's child process is killed while the WhatsApp API holds the send
+    swept = abandonment_sweep.apply_async(queue=queue).get(timeout=90)
+    assert swept["claimed"] == 1 and len(swept["deliveryTasks"]) == 1
     assert whatsapp.arrived.wait(90), process.stderr.read1().decode() if process.poll() is not None else "no send"
     [child] = pool_children(process.pid)
     os.kill(child, signal.SIGKILL)
     whatsapp.release.set()
 
-    # then the broker hands the task out again (acks_late + reject_on_worker_lost): the redelivered
-    # run finds the dead run's sweep lock (it expires after NOTIFICATIONS_SWEEP_LOCK_SECONDS) and skips
-    assert result.get(timeout=60) == {"skipped": "another sweep is running"}
+    # then the broker hands the delivery out again (acks_late + reject_on_worker_lost), and the
+    # redelivered run finds the message already taken for sending and sends nothing
+    redelivered = celery_app.AsyncResult(swept["deliveryTasks"][0]).get(timeout=60)
+    assert (redelivered["firstSent"], redelivered["secondSent"]) == (0, 0)
     assert len(whatsapp.bodies) == 1
     message = ReminderMessage.objects.get(cart=cart)
     # The claim stays: whether the provider delivered it is unknown, so it is never sent again.
     assert (message.status, message.attempts, message.stage, message.channel) == ("sending", 1, 1, "whatsapp")
 
-    # and when the lock has gone and the sweep runs again, the message log row stops a second send
+    # and the next sweep claims nothing and queues nothing for that cart
     cache.delete(SWEEP_LOCK_KEY)
     again = abandonment_sweep.apply_async(queue=queue).get(timeout=60)
 
-    assert (again["processed"], again["firstSent"], again["errors"]) == (1, 0, 0)
+    assert (again["claimed"], again["deliveryTasks"], again["errors"]) == (0, [], 0)
     assert len(whatsapp.bodies) == 1
     assert ReminderMessage.objects.filter(cart=cart).count() == 1
     assert process.poll() is None  # the worker itself lived on and replaced its child
