@@ -558,7 +558,9 @@ class Bench:
     def http_config(self) -> dict:
         """gunicorn.conf.py's defaults; in the full run, the configuration that served the most
         requests without an error in this run's comparison, among those gunicorn.conf.py and the
-        environment can express (CONN_HEALTH_CHECKS is one; a pool would need a settings change)."""
+        environment can express with the settings' defaults otherwise: CONN_HEALTH_CHECKS stays
+        on (its measured cost is reported, the default is a safety choice) and a pool would need a
+        settings change."""
         config = default_config()
         comparison = self.results["benchmarks"].get("config", {}).get("runs", [])
         candidates = [
