@@ -10,30 +10,33 @@ Every value can be overridden by the environment, so one image serves machines o
 
 Why these defaults: chosen by measurement (`bench/run --only config`; method in docs/performance.md,
 the run's table in bench/RESULTS.md). Reference machine: 2 cores, 24 GiB, PostgreSQL 15 and Redis 7
-on the same host; POST /api/cart-tracking/track, 32 connections, 10 s each, 2026-11-21 16:40 UTC:
+on the same host; POST /api/cart-tracking/track, 32 connections, 10 s each, 2026-11-21 19:36 UTC
+(after the hot-path work: one PostgreSQL statement and one Redis call per event):
 
     configuration                              req/s   p99 ms
-    sync, 2 workers                              188      220
-    sync, 4 workers                              217      268   <- the default
-    gthread, 2 workers x 4 threads               196      318
-    gthread, 2 workers x 8 threads               134      629
-    gthread, 4 workers x 4 threads               169      513
-    gthread 2x4, CONN_MAX_AGE=0                   71     1068
-    gthread 2x4, Django's psycopg pool (4)       172      372
-    gthread 2x4, no CONN_HEALTH_CHECKS           179      362
+    sync, 2 workers                              631       77
+    sync, 4 workers                              748       59   <- the default
+    gthread, 2 workers x 4 threads               801       75
+    gthread, 2 workers x 8 threads               663      123
+    gthread, 4 workers x 4 threads               512      213
+    gthread 2x4, CONN_MAX_AGE=0                  180      358
+    sync 4, no CONN_HEALTH_CHECKS                570       68
 
-- A request here is CPU-bound: the Django/DRF request cycle costs milliseconds of CPU, while its
-  PostgreSQL and Redis round trips on a local network are short. Threads then mostly wait for the
-  GIL (8 threads per process is the worst row); processes run in parallel, and two per core let
-  one process use the core while the other waits on the database. Hence sync workers, 2 x cores.
+- sync x 4 and gthread 2 x 4 are within this comparison's run-to-run noise (single 10 s runs vary
+  by about 15 %; an earlier run of the same comparison ranked sync first, 217 against 196 req/s,
+  and repeated 12 s runs of sync x 4 gave 836-896 req/s). Sync keeps the lower p99, and the
+  ceiling's ratio is measured under it too. More threads or processes than that only queue: a
+  request spends most of its time on CPU (Django, DRF, the JSON), and threads wait on the GIL.
 - Sync workers must sit behind a buffering reverse proxy (nginx, a cloud load balancer), as
   gunicorn's documentation says: a slow client would otherwise hold a whole worker. Without one,
-  run GUNICORN_WORKER_CLASS=gthread (the next best row).
-- Database connections: persistent (CONN_MAX_AGE=60, the settings' default, with health checks).
-  Opening a connection per request costs two thirds of the throughput; Django's psycopg pool gives
-  nothing over one persistent connection per worker; the per-request health check (a `SELECT 1`)
-  was within this comparison's noise, so it stays on. Workers x threads connections must stay below
-  PostgreSQL's max_connections, with room for Celery and maintenance.
+  run GUNICORN_WORKER_CLASS=gthread with WEB_CONCURRENCY=cores (the next best row).
+- Database connections: persistent (CONN_MAX_AGE=60, the settings' default): a connection per
+  request costs three quarters of the throughput; Django's psycopg pool gave nothing over one
+  persistent connection per worker (earlier run: 172 against 196 req/s under gthread 2x4). The
+  per-request health check (a `SELECT 1`, CONN_HEALTH_CHECKS) measured within noise (repeated A/B
+  runs: 0-5 % in favour of turning it off), so it stays on: a broken connection is then replaced
+  before it fails a request. Workers x threads connections must stay below PostgreSQL's
+  max_connections, with room for Celery and maintenance.
 """
 
 import multiprocessing
