@@ -17,6 +17,7 @@ from rest_framework import authentication, exceptions, permissions
 
 from carts.models import Store, StoreKey
 from carts.names import store_name_normalise
+from cartsite.db import prepared_cursor
 from cartsite.errors import Forbidden, ValidationFailed
 from cartsite.logging import store_var
 
@@ -83,7 +84,7 @@ def _store_from_row(values) -> Store:
 
 def store_key_resolve(raw_key: str) -> tuple[StoreKey, Store] | None:
     """The active (not revoked) key `raw_key` and its store, or None."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_key_lookup_sql(connection.vendor), [StoreKey.digest(raw_key)])
         row = cursor.fetchone()
     if row is None:

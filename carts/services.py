@@ -15,6 +15,7 @@ from carts.auth import keyed_store_sql
 from carts.caps import store_cart_creation_check
 from carts.models import Cart, Store, StoreKey, StoreMembership, StoreOrigin
 from carts.names import store_name_normalise
+from cartsite.db import prepared_cursor
 from cartsite.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from cartsite.logging import store_var
 
@@ -289,7 +290,7 @@ def _cart_row_values(row: dict) -> list:
 
 def _cart_upsert_execute(sql: str, values: list) -> tuple | None:
     try:
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(sql, values)
             return cursor.fetchone()
     except (OperationalError, InterfaceError):

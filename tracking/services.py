@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from carts.auth import keyed_store_sql
 from carts.models import Store
+from cartsite.db import prepared_cursor
 from cartsite.errors import DomainError, Forbidden
 from cartsite.logging import store_var
 from tracking.inputs import EventInput, event_input_clean
@@ -118,7 +119,7 @@ def event_record_by_key(*, key_digest: str, event: EventInput, ip_address: str |
         stamp,
         stamp,
     )
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_insert_by_key_sql(connection.vendor), params)
         inserted = cursor.fetchone()
     if inserted is None:
