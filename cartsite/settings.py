@@ -314,6 +314,8 @@ NOTIFICATIONS_FREQUENCY_CAP_HOURS = env.float("NOTIFICATIONS_FREQUENCY_CAP_HOURS
 # Carts idle for longer than this are no longer scanned by the sweep.
 NOTIFICATIONS_MAX_IDLE_DAYS = env.float("NOTIFICATIONS_MAX_IDLE_DAYS", default=30)
 NOTIFICATIONS_SWEEP_LOCK_SECONDS = env.int("NOTIFICATIONS_SWEEP_LOCK_SECONDS", default=3600)
+# The sweep reads its next pages of carts on a second connection while it claims the current one.
+NOTIFICATIONS_SWEEP_READ_AHEAD = env.bool("NOTIFICATIONS_SWEEP_READ_AHEAD", default=True)
 RECOVERY_LINK_MAX_AGE_DAYS = env.float("RECOVERY_LINK_MAX_AGE_DAYS", default=30)
 WHATSAPP_TIMEOUT_SECONDS = env.float("WHATSAPP_TIMEOUT_SECONDS", default=10)
 

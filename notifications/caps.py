@@ -72,6 +72,48 @@ def store_message_budget_take_many(*, store_id: int, channel: str, count: int, n
     return count - over
 
 
+def store_message_budget_take_batch(*, wanted: dict, now: datetime | None = None) -> dict:
+    """`store_message_budget_take_many` for several (store id, channel) keys at once: how many
+    each was granted (0 for all when the budget cannot be counted). On Redis, one round trip for
+    every key (a MULTI of SET NX and INCRBY per key), and one more only when some key went over
+    its budget; on another cache backend, one `store_message_budget_take_many` per key."""
+    wanted = {key: count for key, count in wanted.items() if count > 0}
+    limit = getattr(settings, "MESSAGES_PER_STORE_PER_DAY", 0)
+    if limit <= 0 or not wanted:
+        return wanted
+    now = now or datetime.now(UTC)
+    redis_client = getattr(getattr(cache, "client", None), "get_client", None)
+    if redis_client is None:
+        return {
+            key: store_message_budget_take_many(store_id=key[0], channel=key[1], count=count, now=now)
+            for key, count in wanted.items()
+        }
+    timeout = int(timedelta(days=1, hours=1).total_seconds())
+    keys = {key: cache.client.make_key(_day_key(key[0], key[1], now)) for key in wanted}
+    granted = {}
+    try:
+        pipeline = redis_client(write=True).pipeline(transaction=True)
+        for key, count in wanted.items():
+            # The same integer encoding as cache.add(key, 0): cache.get() reads it back.
+            pipeline.set(keys[key], 0, ex=timeout, nx=True)
+            pipeline.incrby(keys[key], count)
+        totals = pipeline.execute()[1::2]
+        give_back = redis_client(write=True).pipeline(transaction=False)
+        for (key, count), total in zip(wanted.items(), totals, strict=True):
+            over = min(count, max(0, total - limit))
+            if over:
+                give_back.decrby(keys[key], over)
+                if total - count <= limit:
+                    logger.warning("store daily message budget spent", extra={"channel": key[1], "limit": limit})
+            granted[key] = count - over
+        if len(give_back):
+            give_back.execute()
+    except Exception as exc:
+        logger.warning("message budget unavailable", extra={"error_type": type(exc).__name__})
+        return dict.fromkeys(wanted, 0)
+    return granted
+
+
 def store_message_budget_return(*, store_id: int, channel: str, count: int, now: datetime | None = None) -> None:
     """Gives back `count` messages taken but not claimed (capped, or claimed by another sweep)."""
     if count <= 0 or getattr(settings, "MESSAGES_PER_STORE_PER_DAY", 0) <= 0:

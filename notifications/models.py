@@ -54,8 +54,8 @@ class ReminderMessage(models.Model):
         CONVERTED = "converted", "Cart converted or removed before delivery"
 
     # No single-column indexes on the two keys: the unique (cart, stage, channel) and the index
-    # (store, status, stage, channel) start with them and serve every look-up by cart or store,
-    # and each index costs the sweep's batch claim a write per message.
+    # (store, channel, recipient_hash, attempted_at) start with them and serve every look-up by
+    # cart or store, and each index costs the sweep's batch claim a write per message.
     cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="reminder_messages", db_index=False)
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="reminder_messages", db_index=False)
     stage = models.PositiveSmallIntegerField(choices=[(1, "First"), (2, "Second")])
@@ -83,14 +83,13 @@ class ReminderMessage(models.Model):
             models.CheckConstraint(condition=Q(stage__in=[1, 2]), name="notifications_stage_1_or_2"),
         ]
         indexes = [
-            # Frequency cap: recent messages to one recipient on one channel of one store
-            # (claimed and not yet delivered ones count too).
+            # Frequency cap: recent messages to one recipient on one channel of one store (the
+            # query keeps the statuses that count). Not partial, so that its first column also
+            # serves every read of one store's messages (statistics, daily series, the admin's
+            # store filter, a store's deletion): one index where there were two.
             models.Index(
-                fields=["store", "channel", "recipient_hash", "attempted_at"],
-                condition=Q(status__in=["scheduled", "sending", "sent"]),
-                name="notifications_cap_lookup",
+                fields=["store", "channel", "recipient_hash", "attempted_at"], name="notifications_cap_lookup"
             ),
-            models.Index(fields=["store", "status", "stage", "channel"], name="notifications_stats"),
             # Claimed and not yet delivered: the delivery step pages through these, oldest claim first.
             models.Index(
                 fields=["attempted_at", "id"], condition=Q(status="scheduled"), name="notifications_undelivered"

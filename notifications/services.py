@@ -18,11 +18,15 @@ The sweep (`sweep_run`) in short:
 
 import hashlib
 import logging
+import queue
+import threading
 import time
 import uuid
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
@@ -33,10 +37,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from carts.models import Cart
+from cartsite.db import prepared_cursor
 from cartsite.errors import NotFound, ValidationFailed
 from cartsite.metrics import SWEEP_RESULTS
 from notifications import links
-from notifications.caps import store_message_budget_return, store_message_budget_take_many
+from notifications.caps import store_message_budget_return, store_message_budget_take_batch
 from notifications.channels import ChannelError, Reminder, channels_enabled
 from notifications.models import ReminderMessage, Suppression, contact_hash
 
@@ -87,9 +92,10 @@ class SweepSummary:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _Candidate:
-    cart_id: uuid.UUID
+class _Candidate(NamedTuple):
+    """A message the sweep would claim (a tuple: a batch makes a thousand of them)."""
+
+    cart_id: str
     store_id: int
     stage: int
     channel: str
@@ -100,10 +106,11 @@ class _Candidate:
 # The columns of a scanned cart (a tuple, not a model instance: the sweep reads many carts); the
 # id as text, and whether the cart is idle for the second delay rather than its last activity.
 CART_ID, CART_STORE, CART_SECOND_IDLE, CART_EMAIL, CART_PHONE, CART_EMAIL_CONSENT, CART_WHATSAPP_CONSENT = range(7)
-# Per channel: the cart's contact column, its consent column and the contact's suppression kind.
+# Per channel: the cart's contact column, its consent column and the contact's place in
+# `_contact_hashes` (e-mail, phone).
 CHANNEL_COLUMNS = {
-    "email": (CART_EMAIL, CART_EMAIL_CONSENT, Suppression.Kind.EMAIL),
-    "whatsapp": (CART_PHONE, CART_WHATSAPP_CONSENT, Suppression.Kind.PHONE),
+    "email": (CART_EMAIL, CART_EMAIL_CONSENT, 0),
+    "whatsapp": (CART_PHONE, CART_WHATSAPP_CONSENT, 1),
 }
 # The SQL form of "this channel can reach the cart" (contact and consent), per channel.
 CHANNEL_REACHABLE_SQL = {
@@ -225,19 +232,24 @@ def sweep_run(
         for message_ids in _undelivered_pages(now=now, stores=store_ids, size=batch_size):
             hand_over(message_ids)
 
-    scan_sql = _scan_sql(channels=channels, stores=store_ids is not None)
     one_batch = single_batch or cursor is not None
-    with _jit_off():
+    pages = _PageReader(
+        # A second connection cannot see what the caller has not committed (an atomic block).
+        ahead=settings.NOTIFICATIONS_SWEEP_READ_AHEAD
+        and not one_batch
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block,
+        position=position,
+        sql=_scan_sql(channels=channels, stores=store_ids is not None),
+        limit=batch_size,
+        due_before=now - first,
+        second_before=now - second,
+        horizon=now - horizon,
+        stores=store_ids,
+    )
+    with _jit_off(), closing(pages):
         while True:
-            page = _scan_page(
-                sql=scan_sql,
-                position=position,
-                limit=batch_size,
-                due_before=now - first,
-                second_before=now - second,
-                horizon=now - horizon,
-                stores=store_ids,
-            )
+            page = pages.read()
             if page.scanned == 0:
                 summary.next_cursor = None
                 break
@@ -251,7 +263,7 @@ def sweep_run(
                     summary.skip(reason, count)
                     SWEEP_RESULTS.labels("1", channel.name, reason).inc(count)
             claimed = _batch_process(
-                rows=page.rows, channels=channels, now=now, second=second, gap=second - first, summary=summary
+                page=page, channels=channels, now=now, second=second, gap=second - first, summary=summary
             )
             hand_over(claimed)
             position = page.last
@@ -332,6 +344,19 @@ class _ScanPage:
     scanned: int
     last: tuple | None  # (last_activity_at, id) of the page's last cart
     complete: bool  # the scan reached the end of the carts to scan
+    # What the decisions read besides the carts (`_page_context`): the rows' messages, contacts'
+    # hashes and unsubscribed contacts.
+    existing: dict = field(default_factory=dict)
+    hashes: list = field(default_factory=list)
+    suppressed: set = field(default_factory=set)
+
+
+def _page_read(*, position, **scan) -> _ScanPage:
+    """A page of carts (`_scan_page`) with what the decisions on its carts read besides them."""
+    page = _scan_page(position=position, **scan)
+    if page.rows:
+        page.existing, page.hashes, page.suppressed = _page_context(page.rows)
+    return page
 
 
 def _scan_page(*, sql, position, limit, due_before, second_before, horizon, stores) -> _ScanPage:
@@ -363,6 +388,77 @@ def _scan_page(*, sql, position, limit, due_before, second_before, horizon, stor
     scanned = len(rows) + sum(unreachable.values())
     complete = len(rows) < limit and scanned < limit * SCAN_READ_FACTOR
     return _ScanPage(rows=rows, unreachable=unreachable, scanned=scanned, last=last, complete=complete)
+
+
+# Pages read ahead and not yet claimed, at most: memory stays bounded by a few pages.
+SCAN_AHEAD_PAGES = 2
+
+
+class _PageReader:
+    """The sweep's keyset pages (`_page_read`), in order, from `position`. With `ahead`, a worker
+    thread reads them on a connection of its own, up to SCAN_AHEAD_PAGES before the caller, while
+    the caller claims, so the reads' time hides behind the claims'. Nothing is decided
+    differently: pages are disjoint, a batch's claim writes messages of its own page's carts
+    only, and the claim re-checks that each cart is still open.
+
+    The worker's connection gets the caller's execute wrappers (query counts, instrumentation see
+    every statement of the sweep) and is closed when the worker stops (`close()`)."""
+
+    def __init__(self, *, ahead: bool, position, **scan):
+        self._scan = scan
+        self._ahead = ahead
+        self._position = position
+        self._wrappers = list(connection.execute_wrappers)
+        self._pages: queue.Queue = queue.Queue(maxsize=SCAN_AHEAD_PAGES)
+        self._stop = threading.Event()
+        self._executor = None
+
+    def read(self) -> _ScanPage:
+        """The next page (the caller stops after a page that is empty or complete)."""
+        if not self._ahead:
+            page = _page_read(position=self._position, **self._scan)
+            self._position = page.last
+            return page
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-scan")
+            self._executor.submit(self._read_all)
+        page = self._pages.get()
+        if isinstance(page, BaseException):
+            raise page
+        return page
+
+    def _read_all(self) -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET jit = off")  # as on the sweep's own connection (_jit_off)
+            with ExitStack() as stack:
+                for wrapper in self._wrappers:
+                    stack.enter_context(connection.execute_wrapper(wrapper))
+                position = self._position
+                while not self._stop.is_set():
+                    page = _page_read(position=position, **self._scan)
+                    self._hand_over(page)
+                    if page.scanned == 0 or page.complete:
+                        return
+                    position = page.last
+        except BaseException as exc:
+            self._hand_over(exc)
+        finally:
+            connection.close()  # `connection` is per thread: here, the worker's own
+
+    def _hand_over(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self._pages.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        if self._executor is None:
+            return
+        self._stop.set()
+        self._executor.shutdown(wait=True)
 
 
 @contextmanager
@@ -464,52 +560,69 @@ def _csv(values) -> str:
     return ",".join(map(str, values))
 
 
-def _contact_hashes(row) -> dict:
-    """Both contacts' hashes of a scanned cart, computed once ('' when there is none)."""
+EMAIL_KIND, PHONE_KIND = Suppression.Kind.EMAIL, Suppression.Kind.PHONE
+
+
+def _contact_hashes(row) -> tuple[str, str]:
+    """The e-mail's and the phone's hash of a scanned cart, computed once ('' when there is none)."""
     email, phone = row[CART_EMAIL], row[CART_PHONE]
-    return {
-        Suppression.Kind.EMAIL: contact_hash(Suppression.Kind.EMAIL, email) if email else "",
-        Suppression.Kind.PHONE: contact_hash(Suppression.Kind.PHONE, phone) if phone else "",
-    }
+    return (contact_hash(EMAIL_KIND, email) if email else "", contact_hash(PHONE_KIND, phone) if phone else "")
 
 
-def _batch_process(*, rows, channels, now, second, gap, summary: SweepSummary) -> list[int]:
-    """Decides, per scanned cart and channel, what is due, and claims it; returns the claimed ids."""
-    if not rows:
-        return []
-    with connection.cursor() as cursor:
+def _page_context(rows) -> tuple[dict, list, set]:
+    """The scanned carts' messages ((cart id, stage, channel) → M_* columns), their contacts'
+    hashes (`_contact_hashes`, per row) and which of those are unsubscribed (store, kind, hash)."""
+    with prepared_cursor() as cursor:
         cursor.execute(EXISTING_SQL, [_csv(row[CART_ID] for row in rows)])
         existing = {(r[0], r[1], r[2]): r[3:] for r in cursor.fetchall()}
         hashes = [_contact_hashes(row) for row in rows]
-        all_hashes = list({h for by_kind in hashes for h in by_kind.values() if h})
+        all_hashes = {h for pair in hashes for h in pair if h}
         suppressed = set()
         if all_hashes:
             cursor.execute(SUPPRESSED_SQL, [_csv({row[CART_STORE] for row in rows}), _csv(all_hashes)])
             suppressed = set(cursor.fetchall())
+    return existing, hashes, suppressed
 
+
+def _batch_process(*, page: _ScanPage, channels, now, second, gap, summary: SweepSummary) -> list[int]:
+    """Decides, per scanned cart and channel, what is due, and claims it; returns the claimed ids."""
+    rows, existing, hashes, suppressed = page.rows, page.existing, page.hashes, page.suppressed
+    if not rows:
+        return []
+    # A cart without any message is due for stage 1 on every channel: `_due_stage` only for the others.
+    messaged = {cart_id for cart_id, _, _ in existing}
+    first_everywhere = {channel.name: (1, None) for channel in channels}
+    holdout_percent = settings.HOLDOUT_PERCENT
     candidates: list[_Candidate] = []
     holdouts: list[tuple] = []
     for row, cart_hashes in zip(rows, hashes, strict=True):
         cart_id, store_id = row[CART_ID], row[CART_STORE]
         try:
-            due = {}
-            for channel in channels:
-                stage, retry_id = _due_stage(
-                    cart_id=cart_id,
-                    second_idle=row[CART_SECOND_IDLE],
-                    channel=channel.name,
-                    existing=existing,
-                    now=now,
-                    gap=gap,
-                )
-                if stage is not None:
-                    due[channel.name] = (stage, retry_id)
-            if any(stage == 2 for stage, _ in due.values()):
-                # Never both stages for one cart in one sweep: stage 1 elsewhere waits for the next run.
-                due = {name: value for name, value in due.items() if value[0] == 2}
-            is_suppressed = any((store_id, kind, h) in suppressed for kind, h in cart_hashes.items() if h)
+            if cart_id in messaged:
+                due = {}
+                for channel in channels:
+                    stage, retry_id = _due_stage(
+                        cart_id=cart_id,
+                        second_idle=row[CART_SECOND_IDLE],
+                        channel=channel.name,
+                        existing=existing,
+                        now=now,
+                        gap=gap,
+                    )
+                    if stage is not None:
+                        due[channel.name] = (stage, retry_id)
+                if any(stage == 2 for stage, _ in due.values()):
+                    # Never both stages for one cart in one sweep: stage 1 elsewhere waits for the next run.
+                    due = {name: value for name, value in due.items() if value[0] == 2}
+            else:
+                due = first_everywhere
+            # One unsubscribed contact blocks every channel.
+            email_hash, phone_hash = cart_hashes
+            is_suppressed = (email_hash and (store_id, EMAIL_KIND, email_hash) in suppressed) or (
+                phone_hash and (store_id, PHONE_KIND, phone_hash) in suppressed
+            )
             for name, (stage, retry_id) in due.items():
-                contact_column, consent_column, kind = CHANNEL_COLUMNS[name]
+                contact_column, consent_column, hash_index = CHANNEL_COLUMNS[name]
                 reason = None
                 if not row[contact_column]:
                     reason = "no_contact"
@@ -517,8 +630,8 @@ def _batch_process(*, rows, channels, now, second, gap, summary: SweepSummary) -
                     reason = "no_consent"
                 elif is_suppressed:
                     reason = "unsubscribed"
-                elif stage == 1 and cart_in_holdout(cart_id):
-                    holdouts.append((cart_id, store_id, name, cart_hashes[kind]))
+                elif stage == 1 and holdout_percent > 0 and cart_in_holdout(cart_id, percent=holdout_percent):
+                    holdouts.append((cart_id, store_id, name, cart_hashes[hash_index]))
                     reason = "holdout"
                 if reason is not None:
                     summary.skip(reason)
@@ -530,7 +643,7 @@ def _batch_process(*, rows, channels, now, second, gap, summary: SweepSummary) -
                         store_id=store_id,
                         stage=stage,
                         channel=name,
-                        recipient_hash=cart_hashes[kind],
+                        recipient_hash=cart_hashes[hash_index],
                         retry_message_id=retry_id,
                     )
                 )
@@ -572,10 +685,10 @@ def _within_store_budget(*, candidates: list[_Candidate], now: datetime, summary
     groups: dict = {}
     for candidate in candidates:
         groups.setdefault((candidate.store_id, candidate.channel), []).append(candidate)
-    allowed, granted = [], {}
-    for (store_id, channel_name), group in groups.items():
-        count = store_message_budget_take_many(store_id=store_id, channel=channel_name, count=len(group), now=now)
-        granted[(store_id, channel_name)] = count
+    granted = store_message_budget_take_batch(wanted={key: len(group) for key, group in groups.items()}, now=now)
+    allowed = []
+    for key, group in groups.items():
+        count = granted.get(key, 0)
         allowed.extend(group[:count])
         for candidate in group[count:]:
             summary.skip("store_daily_cap")
@@ -609,7 +722,7 @@ def _recent_recipients(candidates: list[_Candidate], now: datetime) -> dict:
         return {}
     keys = sorted({(c.store_id, c.channel, c.recipient_hash) for c in candidates})
     recent: dict = {}
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             RECENT_SQL,
             {
@@ -632,10 +745,11 @@ def _apply_cap(*, candidates: list[_Candidate], recent: dict):
     for candidate in candidates:
         key = (candidate.store_id, candidate.channel, candidate.recipient_hash)
         holders = taken.get(key)
-        if holders and (len(holders) > 1 or candidate.cart_id not in holders):
+        if holders is None:
+            taken[key] = {candidate.cart_id}
+        elif len(holders) > 1 or candidate.cart_id not in holders:
             capped.append(candidate)
             continue
-        taken.setdefault(key, set()).add(candidate.cart_id)
         allowed.append(candidate)
     return allowed, capped
 
@@ -696,7 +810,7 @@ def _claim(*, candidates, holdouts, now, summary: SweepSummary) -> list[tuple]:
     customer; the unique (cart, stage, channel) makes a message claimable once. Returns
     (message id, cart id, store id, channel) of the claimed messages."""
     claimed: list[tuple] = []
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), prepared_cursor() as cursor:
         if holdouts:
             params = {
                 "now": now,

@@ -1,6 +1,7 @@
 """Two sweeps at the same moment, and a sweep over 10,000 carts (memory and queries)."""
 
 import threading
+import time
 import tracemalloc
 import uuid
 from datetime import timedelta
@@ -125,3 +126,100 @@ def test_a_sweep_over_10000_carts_keeps_memory_flat_and_queries_proportional_to_
     # claim: scan, message log, suppressions, savepoint, lock, cap, claim, release; delivery:
     # take, carts, results. Not per message.
     assert per_batch_large <= 12
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend")
+def test_a_sweep_reads_its_pages_ahead_on_a_connection_of_their_own_and_closes_it(due_cart, now):
+    # given five due carts, swept in batches of two (three pages)
+    carts = [due_cart(email=f"ahead-{i}@example.com", phone="") for i in range(5)]
+    scans: list[int] = []  # the thread of each page's statement
+
+    def record(execute, sql, params, many, context):
+        if sql.lstrip().startswith("WITH page AS"):
+            scans.append(threading.get_ident())
+        return execute(sql, params, many, context)
+
+    def backends() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            return cursor.fetchone()[0]
+
+    before = backends()
+
+    # when the sweep runs outside any transaction (the case of the beat task)
+    with connection.execute_wrapper(record):
+        summary = sweep_run(now=now, batch_size=2, enable_whatsapp=False)
+
+    # then every cart got its e-mail, the three pages were read by the reader's thread (which the
+    # execute wrapper saw too), and the reader's connection is closed
+    assert (summary.batches, summary.first_sent, summary.claimed) == (3, 5, 5)
+    assert ReminderMessage.objects.filter(cart__in=carts, status="sent").count() == 5
+    assert len(scans) == 3
+    assert len(set(scans)) == 1 and scans[0] != threading.get_ident()
+    deadline = time.monotonic() + 2  # a closed connection's backend takes a moment to exit
+    while backends() != before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert backends() == before
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend")
+def test_a_sweep_that_fails_mid_way_stops_its_reader_and_closes_its_connection(due_cart, now, monkeypatch):
+    # given six due carts in pages of one, and a claim that fails on the second batch
+    from notifications import services
+
+    for i in range(6):
+        due_cart(email=f"stop-{i}@example.com", phone="")
+    real_claim, calls = services._claim, []
+
+    def failing_claim(**kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("database went away")
+        return real_claim(**kwargs)
+
+    monkeypatch.setattr(services, "_claim", failing_claim)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        before = cursor.fetchone()[0]
+
+    # when the sweep runs
+    with pytest.raises(RuntimeError, match="database went away"):
+        sweep_run(now=now, batch_size=1, enable_whatsapp=False)
+
+    # then the first batch's message went out, and the reader stopped and closed its connection
+    assert ReminderMessage.objects.filter(status="sent").count() == 1
+    assert not any(thread.name.startswith("sweep-scan") for thread in threading.enumerate())
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            if cursor.fetchone()[0] == before:
+                break
+        time.sleep(0.01)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        assert cursor.fetchone()[0] == before
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend", NOTIFICATIONS_SWEEP_READ_AHEAD=False)
+def test_a_sweep_without_read_ahead_reads_every_page_on_its_own_connection(due_cart, now):
+    # given five due carts, swept in batches of two, with the read-ahead turned off
+    for i in range(5):
+        due_cart(email=f"one-connection-{i}@example.com", phone="")
+    scans: list[int] = []
+
+    def record(execute, sql, params, many, context):
+        if sql.lstrip().startswith("WITH page AS"):
+            scans.append(threading.get_ident())
+        return execute(sql, params, many, context)
+
+    # when the sweep runs outside any transaction
+    with connection.execute_wrapper(record):
+        summary = sweep_run(now=now, batch_size=2, enable_whatsapp=False)
+
+    # then the same five e-mails went out, every page read by the sweep's own thread
+    assert (summary.batches, summary.first_sent, summary.claimed) == (3, 5, 5)
+    assert scans == [threading.get_ident()] * 3

@@ -661,3 +661,119 @@ def test_claimed_messages_count_for_the_frequency_cap(due_cart, now):
     # then the second cart is capped
     assert summary.skipped_by_reason == {"frequency_cap": 1}
     assert summary.claimed == 0
+
+
+def test_failed_and_held_out_messages_to_the_customer_do_not_count_for_the_frequency_cap(due_cart, now, store):
+    # given messages of the customer's other carts that never reached them: one failed, one held out
+    for status, skip_reason in (("failed", ""), ("skipped", "holdout")):
+        other = due_cart(hours=30, phone="")
+        ReminderMessage.objects.create(
+            cart=other,
+            store=store,
+            stage=1,
+            channel="email",
+            status=status,
+            skip_reason=skip_reason,
+            error_kind="final" if status == "failed" else "",
+            recipient_hash=contact_hash("email", "anna@example.com"),
+            attempted_at=now - timedelta(hours=1),
+        )
+    cart = due_cart(hours=26, phone="")
+
+    # when the sweep runs
+    summary = sweep_run(now=now, **EMAIL_ONLY)
+
+    # then only the statuses that reach the customer count: the new cart gets its e-mail
+    assert (summary.first_sent, summary.skipped_by_reason) == (1, {})
+    assert sent_messages(cart).count() == 1
+
+
+# --- the message log's indexes --------------------------------------------------------------
+
+
+def test_the_message_log_has_four_indexes_and_the_cap_index_serves_a_stores_reads(store):
+    # given the message log's indexes
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'notifications_remindermessage' "
+            "ORDER BY indexname"
+        )
+        indexes = {name: definition.split(" USING ")[1] for name, definition in cursor.fetchall()}
+
+        # when a store's messages are read with sequential scans ruled out (the table is tiny here)
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(
+            "EXPLAIN SELECT count(*) FILTER (WHERE status = 'sent'), sum(click_count) "
+            "FROM notifications_remindermessage WHERE store_id = %s",
+            [store.pk],
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    # then one index per query shape: the claim writes four entries per message, and the
+    # frequency cap's index (not partial) also finds one store's messages
+    assert indexes == {
+        "notifications_cap_lookup": "btree (store_id, channel, recipient_hash, attempted_at)",
+        "notifications_one_message_per_stage": "btree (cart_id, stage, channel)",
+        "notifications_remindermessage_pkey": "btree (id)",
+        "notifications_undelivered": "btree (attempted_at, id) WHERE ((status)::text = 'scheduled'::text)",
+    }
+    assert "notifications_cap_lookup" in plan
+
+
+# --- the store's daily budget, one Redis round trip per batch --------------------------------
+
+
+def test_the_budget_of_every_store_and_channel_of_a_batch_is_taken_at_once(store, other_store, settings, now):
+    from notifications.caps import store_message_budget_left, store_message_budget_take_batch
+
+    # given a budget of 3 messages per store and channel, one already taken for the store's e-mail
+    settings.MESSAGES_PER_STORE_PER_DAY = 3
+    store_message_budget_take_batch(wanted={(store.pk, "email"): 1}, now=now)
+
+    # when a batch asks for several stores and channels at once
+    granted = store_message_budget_take_batch(
+        wanted={
+            (store.pk, "email"): 4,
+            (store.pk, "whatsapp"): 1,
+            (other_store.pk, "email"): 2,
+            (other_store.pk, "whatsapp"): 0,
+        },
+        now=now,
+    )
+
+    # then each gets what is left of its own budget, and what was over it went back at once
+    assert granted == {(store.pk, "email"): 2, (store.pk, "whatsapp"): 1, (other_store.pk, "email"): 2}
+    assert [
+        store_message_budget_left(store=store, channel="email", now=now),
+        store_message_budget_left(store=store, channel="whatsapp", now=now),
+        store_message_budget_left(store=other_store, channel="email", now=now),
+    ] == [0, 2, 1]
+
+
+def test_the_batch_budget_fails_closed_without_redis_and_works_on_any_cache(store, settings, now):
+    from django.test.utils import override_settings
+
+    from notifications.caps import store_message_budget_take_batch
+
+    settings.MESSAGES_PER_STORE_PER_DAY = 2
+    dead_redis = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+    local = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "budget-test"}}
+
+    # when Redis is down, and when the cache is another backend
+    with override_settings(CACHES=dead_redis):
+        down = store_message_budget_take_batch(wanted={(store.pk, "email"): 1, (store.pk, "whatsapp"): 1}, now=now)
+    with override_settings(CACHES=local):
+        first = store_message_budget_take_batch(wanted={(store.pk, "email"): 1}, now=now)
+        second = store_message_budget_take_batch(wanted={(store.pk, "email"): 5}, now=now)
+
+    # then nothing is granted without Redis (fail closed), and another cache counts the same way
+    assert down == {(store.pk, "email"): 0, (store.pk, "whatsapp"): 0}
+    assert (first, second) == ({(store.pk, "email"): 1}, {(store.pk, "email"): 1})
