@@ -10,23 +10,25 @@ Every value can be overridden by the environment, so one image serves machines o
 
 Why these defaults: chosen by measurement (`bench/run --only config`; method in docs/performance.md,
 the run's table in bench/RESULTS.md). Reference machine: 2 cores, 24 GiB, PostgreSQL 15 and Redis 7
-on the same host; POST /api/cart-tracking/track, 32 connections, 10 s each, 2026-11-21 19:36 UTC
-(after the hot-path work: one PostgreSQL statement and one Redis call per event):
+on the same host; POST /api/cart-tracking/track, 32 connections, 10 s each, 2026-11-21 21:11 UTC
+(one PostgreSQL statement, prepared, and one Redis call per event):
 
     configuration                              req/s   p99 ms
-    sync, 2 workers                              631       77
-    sync, 4 workers                              748       59   <- the default
-    gthread, 2 workers x 4 threads               801       75
-    gthread, 2 workers x 8 threads               663      123
-    gthread, 4 workers x 4 threads               512      213
-    gthread 2x4, CONN_MAX_AGE=0                  180      358
-    sync 4, no CONN_HEALTH_CHECKS                570       68
+    sync, 2 workers                              874       67
+    sync, 4 workers                              771       65   <- the default
+    gthread, 2 workers x 4 threads               677      103
+    gthread, 2 workers x 8 threads               645      156
+    gthread, 4 workers x 4 threads               750      157
+    gthread 2x4, CONN_MAX_AGE=0                  170      350
+    sync 4, no CONN_HEALTH_CHECKS                833       72
 
-- sync x 4 and gthread 2 x 4 are within this comparison's run-to-run noise (single 10 s runs vary
-  by about 15 %; an earlier run of the same comparison ranked sync first, 217 against 196 req/s,
-  and repeated 12 s runs of sync x 4 gave 836-896 req/s). Sync keeps the lower p99, and the
-  ceiling's ratio is measured under it too. More threads or processes than that only queue: a
-  request spends most of its time on CPU (Django, DRF, the JSON), and threads wait on the GIL.
+- No configuration wins repeatedly: single 10 s runs vary by about 15 %, and the three full runs
+  of 2026-11-21 ranked sync with 2 workers (here, and 629 against 597 at 19:58), sync with 4
+  (748 against 631 at 19:36) or gthread 2 x 4 (801 at 19:36) first. Two sync workers per core
+  keep a core busy while another worker waits on PostgreSQL or Redis, with a lower p99 than the
+  threaded rows, and the ceiling's ratio is measured under the same setting. More threads only
+  queue: a request spends most of its time on CPU (Django, DRF, the JSON), and threads wait on
+  the GIL.
 - Sync workers must sit behind a buffering reverse proxy (nginx, a cloud load balancer), as
   gunicorn's documentation says: a slow client would otherwise hold a whole worker. Without one,
   run GUNICORN_WORKER_CLASS=gthread with WEB_CONCURRENCY=cores (the next best row).
