@@ -15,13 +15,22 @@ It does no authentication, rate limiting, validation beyond `storeName`/`session
 or metrics: that is the point of a ceiling. The statements are not written here by hand: the
 harness derives them from the Django models (so they follow the schema) and passes them in the
 JSON file named by `CEILING_PLAN`; see bench/plan.py.
+
+With `CEILING_PRODUCT_ROUND_TRIPS=1` (not used by bench/run; for measuring by hand, see
+docs/performance.md) `/track` also makes the round trips the product's endpoint cannot do
+without, still with no framework: the connection's health check (`SELECT 1`), the per-IP rate
+limit (the product's Lua script, both windows, one Redis call) and one JSON access line on
+stderr. The difference between the two is what those round trips cost; the rest of the gap to
+the project is the framework and the product's Python.
 """
 
 import json
 import os
 import random
 import string
+import sys
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -33,6 +42,7 @@ with open(os.environ["CEILING_PLAN"]) as plan_file:
     PLAN = json.load(plan_file)
 
 _local = threading.local()
+ROUND_TRIPS = os.environ.get("CEILING_PRODUCT_ROUND_TRIPS") == "1"
 _ALPHABET = string.ascii_lowercase + string.digits
 
 
@@ -81,7 +91,37 @@ def _read_json(environ):
     return json.loads(environ["wsgi.input"].read(length) or b"{}")
 
 
+def _redis_script():
+    script = getattr(_local, "rate_script", None)
+    if script is None:
+        import redis
+
+        client = redis.Redis.from_url(os.environ.get("CEILING_REDIS_URL", "redis://127.0.0.1:6379/15"))
+        script = _local.rate_script = client.register_script(PLAN["rate_limit"]["script"])
+    return script
+
+
+def _product_round_trips(connection: psycopg.Connection, ip: str, now: datetime) -> None:
+    connection.execute("SELECT 1")
+    seconds = int(now.timestamp())
+    keys = [
+        f"ceiling:rl:{limit}/{period}s:{ip}:{seconds - seconds % period}"
+        for limit, period in PLAN["rate_limit"]["rates"]
+    ]
+    _redis_script()(keys=keys, args=[period + 5 for _, period in PLAN["rate_limit"]["rates"]])
+
+
+def _access_line(environ, status: int, started: float) -> None:
+    line = {"time": datetime.now(UTC).isoformat(), "level": "INFO", "logger": "ceiling.access", "method": "POST"}
+    line.update(
+        path=environ.get("PATH_INFO"), status=status, duration_ms=round((time.perf_counter() - started) * 1000, 2)
+    )
+    sys.stderr.write(json.dumps(line) + "\n")
+    sys.stderr.flush()
+
+
 def _track(environ, start_response):
+    started = time.perf_counter()
     body = _read_json(environ)
     if not body.get("storeName"):
         return _answer(start_response, "400 Bad Request", {"status": "error", "message": "storeName is required"})
@@ -89,7 +129,12 @@ def _track(environ, start_response):
     now_ms = int(now.timestamp() * 1000)
     context = {"now": now, "event_id": _event_id(now_ms), "ip": _client_ip(environ), "uuid": uuid.uuid4()}
     plan = PLAN["track"]
-    _connection().execute(plan["sql"], [_value(spec, body, context) for spec in plan["values"]])
+    connection = _connection()
+    if ROUND_TRIPS:
+        _product_round_trips(connection, context["ip"], now)
+    connection.execute(plan["sql"], [_value(spec, body, context) for spec in plan["values"]])
+    if ROUND_TRIPS:
+        _access_line(environ, 200, started)
     created = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
     return _answer(
         start_response,

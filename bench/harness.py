@@ -468,6 +468,7 @@ class Bench:
         ceiling, ceiling_url = self.gunicorn(
             "ceiling", "bench.ceiling_app:application", config, {"CEILING_PLAN": str(self.plan_path)}
         )
+        servers = [project, ceiling]
         self.ready(project, project_url)
         self.ready(ceiling, ceiling_url)
         worker = self.celery_worker_if_needed()
@@ -480,6 +481,22 @@ class Bench:
             ),
             "ceiling": (ceiling_url, "", {"track": "/track", "bulk": "/track/bulk", "sync": "/sync"}),
         }
+        if self.wanted("track"):
+            # The ceiling plus the round trips the product's endpoint needs (health check, rate
+            # limit in Redis, access line): how much of the gap those are (bench/ceiling_app.py).
+            round_trips, round_trips_url = self.gunicorn(
+                "ceiling_round_trips",
+                "bench.ceiling_app:application",
+                config,
+                {
+                    "CEILING_PLAN": str(self.plan_path),
+                    "CEILING_PRODUCT_ROUND_TRIPS": "1",
+                    "CEILING_REDIS_URL": REDIS_URL,
+                },
+            )
+            servers.append(round_trips)
+            self.ready(round_trips, round_trips_url)
+            targets["ceiling_round_trips"] = (round_trips_url, "", {"track": "/track"})
         events_table = self.plan["track"]["table"] if "table" in self.plan["track"] else self.plan["bulk"]["table"]
         carts_table = self.plan["sync"]["table"]
         available = {name: self.path_available(url, key, paths) for name, (url, key, paths) in targets.items()}
@@ -509,8 +526,8 @@ class Bench:
                 connections=profile.connections,
                 duration=profile.short_duration,
             )
-        self.stop(project)
-        self.stop(ceiling)
+        for server in servers:
+            self.stop(server)
         if worker is not None:
             self.stop(worker)
 
@@ -604,11 +621,13 @@ class Bench:
     def http_pair(
         self, mode: str, targets: dict, available: dict, table: str, *, connections: int, duration: int
     ) -> dict:
-        """Project and ceiling, alternating (ceiling first in odd rounds), each run on an empty table."""
+        """Project and ceiling (and for track the ceiling with the product's round trips),
+        alternating (reversed order in odd rounds), each run on an empty table."""
         profile = self.profile
-        result = {"connections": connections, "duration_s": duration, "runs": {"project": [], "ceiling": []}}
-        names = [name for name in ("ceiling", "project") if available[name][mode]]
-        result["available"] = {name: available[name][mode] for name in targets}
+        order = ("ceiling", "ceiling_round_trips", "project")
+        result = {"connections": connections, "duration_s": duration, "runs": {name: [] for name in order}}
+        names = [name for name in order if available.get(name, {}).get(mode)]
+        result["available"] = {name: available[name].get(mode, False) for name in targets}
         if not names:
             return result
         for name in names:

@@ -183,8 +183,12 @@ def _http_details(name: str, result: dict, unit: str = "req/s") -> list[str]:
         "| | req/s | rows/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | socket errors | checks |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for who in ("project", "ceiling"):
+    for who in ("project", "ceiling", "ceiling_round_trips"):
         runs = result["runs"].get(who, [])
+        if who == "ceiling_round_trips":
+            if not runs:
+                continue
+            who = "ceiling + the product's round trips"
         if not runs:
             lines.append(f"| {who} | not available | | | | | | | | |")
             continue
@@ -206,6 +210,17 @@ def _http_details(name: str, result: dict, unit: str = "req/s") -> list[str]:
             f"| {sum(r['non_2xx'] for r in runs)} | {sum(r['socket_errors'] for r in runs)} "
             f"| {checks}; statuses {statuses} |"
         )
+    round_trips = median_of(result["runs"].get("ceiling_round_trips", []), "req_per_s")
+    ceiling = median_of(result["runs"].get("ceiling", []), "req_per_s")
+    project = median_of(result["runs"].get("project", []), "req_per_s")
+    if round_trips and ceiling:
+        lines += [
+            "",
+            "The ceiling plus the round trips the product's endpoint cannot do without (the connection's "
+            "health check, the per-IP rate limit in Redis, one JSON access line; still no framework): "
+            f"{fmt(ratio(round_trips, ceiling))} × the ceiling"
+            + (f"; the project is {fmt(ratio(project, round_trips))} × that." if project else "."),
+        ]
     return lines
 
 
