@@ -16,12 +16,13 @@ or metrics: that is the point of a ceiling. The statements are not written here 
 harness derives them from the Django models (so they follow the schema) and passes them in the
 JSON file named by `CEILING_PLAN`; see bench/plan.py.
 
-With `CEILING_PRODUCT_ROUND_TRIPS=1` (not used by bench/run; for measuring by hand, see
-docs/performance.md) `/track` also makes the round trips the product's endpoint cannot do
-without, still with no framework: the connection's health check (`SELECT 1`), the per-IP rate
-limit (the product's Lua script, both windows, one Redis call) and one JSON access line on
-stderr. The difference between the two is what those round trips cost; the rest of the gap to
-the project is the framework and the product's Python.
+With `CEILING_PRODUCT_ROUND_TRIPS=1` (bench/run's third server for track and sync) `/track` and
+`/sync` also make the round trips the product's endpoints cannot do without, still with no
+framework: the connection's health check (`SELECT 1`), for track the per-IP rate limit (the
+product's Lua script, both windows, one Redis call), for a sync that creates a cart the store's
+hourly count in Redis, and one JSON access line on stderr. The difference with the plain ceiling
+is what those round trips cost; the rest of the gap to the project is the framework and the
+product's Python.
 """
 
 import json
@@ -91,13 +92,19 @@ def _read_json(environ):
     return json.loads(environ["wsgi.input"].read(length) or b"{}")
 
 
+def _redis():
+    client = getattr(_local, "redis", None)
+    if client is None:
+        import redis
+
+        client = _local.redis = redis.Redis.from_url(os.environ.get("CEILING_REDIS_URL", "redis://127.0.0.1:6379/15"))
+    return client
+
+
 def _redis_script():
     script = getattr(_local, "rate_script", None)
     if script is None:
-        import redis
-
-        client = redis.Redis.from_url(os.environ.get("CEILING_REDIS_URL", "redis://127.0.0.1:6379/15"))
-        script = _local.rate_script = client.register_script(PLAN["rate_limit"]["script"])
+        script = _local.rate_script = _redis().register_script(PLAN["rate_limit"]["script"])
     return script
 
 
@@ -168,6 +175,7 @@ def _track_bulk(environ, start_response):
 
 
 def _sync(environ, start_response):
+    started = time.perf_counter()
     body = _read_json(environ)
     token = body.get("session_token")
     items = body.get("items")
@@ -183,9 +191,17 @@ def _sync(environ, start_response):
         "item_count": sum(int(item["quantity"]) for item in items),
     }
     plan = PLAN["sync"]
-    cart_id, created = (
-        _connection().execute(plan["sql"], [_value(spec, body, context) for spec in plan["values"]]).fetchone()
-    )
+    connection = _connection()
+    if ROUND_TRIPS:
+        connection.execute("SELECT 1")
+    cart_id, created = connection.execute(
+        plan["sql"], [_value(spec, body, context) for spec in plan["values"]]
+    ).fetchone()
+    if ROUND_TRIPS:
+        if created:  # the store's hourly count of created carts: one Redis round trip
+            hour = f"ceiling:carts:{int(time.time()) // 3600}"
+            _redis().pipeline(transaction=False).set(hour, 0, ex=3660, nx=True).incr(hour).execute()
+        _access_line(environ, 201 if created else 200, started)
     if created:
         return _answer(start_response, "201 Created", {"created": True, "cart_id": str(cart_id)})
     return _answer(start_response, "200 OK", {"updated": True, "cart_id": str(cart_id)})

@@ -481,9 +481,9 @@ class Bench:
             ),
             "ceiling": (ceiling_url, "", {"track": "/track", "bulk": "/track/bulk", "sync": "/sync"}),
         }
-        if self.wanted("track"):
-            # The ceiling plus the round trips the product's endpoint needs (health check, rate
-            # limit in Redis, access line): how much of the gap those are (bench/ceiling_app.py).
+        if self.wanted("track") or self.wanted("cart_sync"):
+            # The ceiling plus the round trips the product's endpoints need (health check, Redis,
+            # access line): how much of the gap those are (bench/ceiling_app.py).
             round_trips, round_trips_url = self.gunicorn(
                 "ceiling_round_trips",
                 "bench.ceiling_app:application",
@@ -496,7 +496,7 @@ class Bench:
             )
             servers.append(round_trips)
             self.ready(round_trips, round_trips_url)
-            targets["ceiling_round_trips"] = (round_trips_url, "", {"track": "/track"})
+            targets["ceiling_round_trips"] = (round_trips_url, "", {"track": "/track", "sync": "/sync"})
         events_table = self.plan["track"]["table"] if "table" in self.plan["track"] else self.plan["bulk"]["table"]
         carts_table = self.plan["sync"]["table"]
         available = {name: self.path_available(url, key, paths) for name, (url, key, paths) in targets.items()}
@@ -621,7 +621,7 @@ class Bench:
     def http_pair(
         self, mode: str, targets: dict, available: dict, table: str, *, connections: int, duration: int
     ) -> dict:
-        """Project and ceiling (and for track the ceiling with the product's round trips),
+        """Project and ceiling (and for track and sync the ceiling with the product's round trips),
         alternating (reversed order in odd rounds), each run on an empty table."""
         profile = self.profile
         order = ("ceiling", "ceiling_round_trips", "project")
