@@ -316,6 +316,29 @@ def _cart_discard(cart_id) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _SyncWrite:
+    """What one sync writes, for both doors of cart_sync: the synced fields (items, totals,
+    activity), the contact fields and consent given, and the fields an update overwrites."""
+
+    sync: dict
+    contact: dict
+    consent: dict
+    set_fields: tuple[str, ...]
+
+
+def _sync_write(*, items: list[dict], customer: dict | None, user_id, currency, now) -> _SyncWrite:
+    stored_items, total, item_count = cart_items_normalise(items)
+    sync = {"items": stored_items, "total": total, "item_count": item_count, "last_activity_at": now}
+    contact = _contact_fields(customer)
+    set_fields = (*sync, *contact)
+    if user_id:
+        set_fields += ("user_id",)
+    if currency:
+        set_fields += ("currency",)
+    return _SyncWrite(sync=sync, contact=contact, consent=_consent_given(customer), set_fields=set_fields)
+
+
 def cart_sync(
     *,
     store: Store,
@@ -341,10 +364,8 @@ def cart_sync(
     constraint error an update.
     """
     now = now or timezone.now()
-    stored_items, total, item_count = cart_items_normalise(items)
-    sync = {"items": stored_items, "total": total, "item_count": item_count, "last_activity_at": now}
-    contact = _contact_fields(customer)
-    consent = _consent_given(customer)
+    write = _sync_write(items=items, customer=customer, user_id=user_id, currency=currency, now=now)
+    sync, contact, consent, set_fields = write.sync, write.contact, write.consent, write.set_fields
     if connection.vendor != "postgresql":
         return _cart_sync_portable(
             store=store, session_token=session_token, sync=sync, user_id=user_id, currency=currency,
@@ -354,11 +375,6 @@ def cart_sync(
         store=store, session_token=session_token, sync=sync, user_id=user_id, currency=currency,
         contact=contact, consent=consent, source=source, now=now,
     )  # fmt: skip
-    set_fields = (*sync, *contact)
-    if user_id:
-        set_fields += ("user_id",)
-    if currency:
-        set_fields += ("currency",)
     consent_channels = tuple(consent)
     if connection.in_atomic_block:
         # Inside an outer transaction: a savepoint, so that a refused creation leaves no row.
@@ -397,20 +413,13 @@ def cart_sync_by_key(
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return None
     now = now or timezone.now()
-    stored_items, total, item_count = cart_items_normalise(items)
-    sync = {"items": stored_items, "total": total, "item_count": item_count, "last_activity_at": now}
-    contact = _contact_fields(customer)
-    consent = _consent_given(customer)
+    write = _sync_write(items=items, customer=customer, user_id=user_id, currency=currency, now=now)
+    consent, set_fields = write.consent, write.set_fields
     placeholder_store = Store(pk=0, currency=currency or "")
     row = _cart_sync_values(
-        store=placeholder_store, session_token=session_token, sync=sync, user_id=user_id, currency=currency,
-        contact=contact, consent=consent, source=source, now=now,
+        store=placeholder_store, session_token=session_token, sync=write.sync, user_id=user_id, currency=currency,
+        contact=write.contact, consent=consent, source=source, now=now,
     )  # fmt: skip
-    set_fields = (*sync, *contact)
-    if user_id:
-        set_fields += ("user_id",)
-    if currency:
-        set_fields += ("currency",)
     keyed = "store" if currency else "store+currency"
     skipped = {"store_id"} if currency else {"store_id", "currency"}
     values = [
