@@ -61,15 +61,22 @@ def store_message_budget_take_many(*, store_id: int, channel: str, count: int, n
     try:
         cache.add(key, 0, timeout=int(timedelta(days=1, hours=1).total_seconds()))
         total = cache.incr(key, count)
-        over = min(count, max(0, total - limit))
+        over = _over_budget(count=count, total=total, limit=limit, channel=channel)
         if over:
             cache.decr(key, over)
     except Exception as exc:
         logger.warning("message budget unavailable", extra={"channel": channel, "error_type": type(exc).__name__})
         return 0
+    return count - over
+
+
+def _over_budget(*, count: int, total: int, limit: int, channel: str) -> int:
+    """How many of `count` messages just taken (the day's count now `total`) are over `limit`,
+    to give back at once; the call that spends the budget says so in the log."""
+    over = min(count, max(0, total - limit))
     if over and total - count <= limit:
         logger.warning("store daily message budget spent", extra={"channel": channel, "limit": limit})
-    return count - over
+    return over
 
 
 def store_message_budget_take_batch(*, wanted: dict, now: datetime | None = None) -> dict:
@@ -100,11 +107,9 @@ def store_message_budget_take_batch(*, wanted: dict, now: datetime | None = None
         totals = pipeline.execute()[1::2]
         give_back = redis_client(write=True).pipeline(transaction=False)
         for (key, count), total in zip(wanted.items(), totals, strict=True):
-            over = min(count, max(0, total - limit))
+            over = _over_budget(count=count, total=total, limit=limit, channel=key[1])
             if over:
                 give_back.decrby(keys[key], over)
-                if total - count <= limit:
-                    logger.warning("store daily message budget spent", extra={"channel": key[1], "limit": limit})
             granted[key] = count - over
         if len(give_back):
             give_back.execute()
