@@ -87,14 +87,16 @@ class FakeWhatsApp:
             body = json.loads(raw or b"{}")
         except ValueError:
             body = {"_raw": raw.decode(errors="replace")}
-        if self.delay_seconds:
-            time.sleep(self.delay_seconds)
+        # Recorded on receipt, before any delay: a request whose client gave up waiting (a timeout
+        # test) is then never logged into the next test's list after its reset.
         with self._lock:
             self.requests.append(
                 RecordedRequest(method=handler.command, path=handler.path, headers=dict(handler.headers), body=body)
             )
             failure = self._failures.pop(0) if self._failures else self._always
             message_number = next(self._ids)
+        if self.delay_seconds:
+            time.sleep(self.delay_seconds)
         if failure is not None:
             code, status, subcode = failure
             payload = {
