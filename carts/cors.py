@@ -2,11 +2,82 @@
 
 The preflight carries no credentials, so it cannot say which store it is for; the actual request
 is then authenticated by its key, which binds it to one store.
+
+A browser sends `Origin` on every storefront call, so this check runs on the hot path (track,
+sync). An origin found configured is remembered in the shared cache (Redis: every web worker sees
+the same entry) for `ALLOWED_ORIGIN_CACHE_SECONDS`; a hit costs one cache read instead of an ORM
+query and a database round trip. Only allowed origins are remembered, so adding an origin takes
+effect on the next request. Changing or deleting one (admin inline, store deletion, any ORM
+save or delete) forgets it once the change commits (`origins_forget`, connected in
+carts.apps). What can still outlive a removal, at most the cache time: a request that read the
+row just before the deleting transaction committed and cached it just after, or a write that
+bypasses the ORM's signals (`QuerySet.update`, raw SQL). With the cache unreachable, the database
+answers, as without a cache.
 """
+
+import hashlib
+import logging
+
+from django.core.cache import cache
+from django.db import transaction
 
 from carts.models import StoreOrigin
 
+logger = logging.getLogger("carts.cors")
+
+ALLOWED_ORIGIN_CACHE_SECONDS = 60
+
+
+def origin_cache_key(origin: str) -> str:
+    # Hashed: the header is client input (any length, any characters); cache keys should not be.
+    return "cors-origin:" + hashlib.sha256(origin.encode()).hexdigest()[:32]
+
 
 def origin_is_configured(sender, request, **kwargs) -> bool:
+    """django-cors-headers' `check_request_enabled` receiver."""
     origin = request.headers.get("Origin", "").lower().rstrip("/")
-    return bool(origin) and StoreOrigin.objects.filter(origin=origin).exists()
+    if not origin:
+        return False
+    key = origin_cache_key(origin)
+    try:
+        if cache.get(key):
+            return True
+    except Exception as exc:  # the cache is an optimisation: its failure must not fail the request
+        logger.warning("origin cache unavailable", extra={"error_type": type(exc).__name__})
+        return StoreOrigin.objects.filter(origin=origin).exists()
+    allowed = StoreOrigin.objects.filter(origin=origin).exists()
+    if allowed:
+        try:
+            cache.set(key, 1, ALLOWED_ORIGIN_CACHE_SECONDS)
+        except Exception as exc:
+            logger.warning("origin cache unavailable", extra={"error_type": type(exc).__name__})
+    return allowed
+
+
+def origins_forget(origins) -> None:
+    """Drops the cached answers for `origins` when the current transaction commits (at once
+    outside one)."""
+    keys = [origin_cache_key(origin) for origin in {o for o in origins if o}]
+    if not keys:
+        return
+
+    def forget():
+        try:
+            cache.delete_many(keys)
+        except Exception as exc:
+            logger.warning("origin cache unavailable", extra={"error_type": type(exc).__name__})
+
+    transaction.on_commit(forget)
+
+
+def store_origin_pre_save(sender, instance, raw=False, **kwargs) -> None:
+    """An edited origin: the value it had is no longer allowed (by this row)."""
+    if raw or instance.pk is None:
+        return
+    previous = StoreOrigin.objects.filter(pk=instance.pk).values_list("origin", flat=True).first()
+    if previous and previous != instance.origin:
+        origins_forget([previous])
+
+
+def store_origin_post_delete(sender, instance, **kwargs) -> None:
+    origins_forget([instance.origin])
