@@ -47,8 +47,17 @@ def cmd_setup(args):
 
     stores = []
     for index in range(STORE_COUNT):
-        keys = store_create(name=store_name(index), currency="EUR")
-        stores.append({"id": keys.store.pk, "name": keys.store.name, "pk": keys.publishable_key, "sk": keys.secret_key})
+        origin = f"https://www.{store_name(index)}"
+        keys = store_create(name=store_name(index), currency="EUR", origins=[origin])
+        stores.append(
+            {
+                "id": keys.store.pk,
+                "name": keys.store.name,
+                "pk": keys.publishable_key,
+                "sk": keys.secret_key,
+                "origin": origin,
+            }
+        )
     user_model = get_user_model()
     user_model.objects.create_superuser(ADMIN_USERNAME, "bench@example.com", "bench-password-not-secret")
     with open(args["plan"], "w") as plan_file:

@@ -316,7 +316,16 @@ class Bench:
     # --- load ---------------------------------------------------------------------------------
 
     def wrk(
-        self, url: str, mode: str, path: str, *, key: str, connections: int, duration: int, prefix: str = ""
+        self,
+        url: str,
+        mode: str,
+        path: str,
+        *,
+        key: str,
+        connections: int,
+        duration: int,
+        prefix: str = "",
+        origin: str = "",
     ) -> dict:
         threads = 2
         env = {
@@ -330,6 +339,7 @@ class Bench:
             "BENCH_PREFIX": prefix or self.prefix,
             "BENCH_IP_OFFSET": str(self.ip_offset),
             "BENCH_BATCH": str(self.profile.bulk_batch),
+            "BENCH_ORIGIN": origin,
         }
         command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s"]
         command += ["-s", str(BENCH / "load.lua"), url + path]
@@ -501,9 +511,17 @@ class Bench:
             servers.append(round_trips)
             self.ready(round_trips, round_trips_url)
             targets["ceiling_round_trips"] = (round_trips_url, "", {"track": "/track", "sync": "/sync"})
+            # The project as a browser calls it: from the shop's page, so with an Origin header
+            # (CORS), which the store has configured.
+            targets["project_origin"] = (
+                project_url,
+                key,
+                {"track": "/api/cart-tracking/track", "sync": "/cart/sync"},
+                self.store["origin"],
+            )
         events_table = self.plan["track"]["table"] if "table" in self.plan["track"] else self.plan["bulk"]["table"]
         carts_table = self.plan["sync"]["table"]
-        available = {name: self.path_available(url, key, paths) for name, (url, key, paths) in targets.items()}
+        available = {name: self.path_available(*target) for name, target in targets.items()}
         self.results["config_used"] = config
 
         if self.wanted("track"):
@@ -598,8 +616,9 @@ class Bench:
         )
         return config
 
-    def path_available(self, url: str, key: str, paths: dict) -> dict:
-        """Which paths exist: a 404 (or 405) to a well-formed request means "not built yet"."""
+    def path_available(self, url: str, key: str, paths: dict, origin: str = "") -> dict:
+        """Which paths exist: a 404 (or 405) to a well-formed request means "not built yet". With
+        an origin, the answer must also allow it (CORS), or the runs would measure a refusal."""
         bodies = {
             "track": {"storeName": self.store["name"], "productId": "probe"},
             "bulk": {"events": [{"storeName": self.store["name"], "productId": "probe"}]},
@@ -607,17 +626,21 @@ class Bench:
         }
         found = {}
         for mode, path in paths.items():
+            headers = {"Content-Type": "application/json", "X-Store-Key": key, "X-Forwarded-For": "198.19.255.254"}
+            if origin:
+                headers["Origin"] = origin
             request = urllib.request.Request(
-                url + path,
-                data=json.dumps(bodies[mode]).encode(),
-                headers={"Content-Type": "application/json", "X-Store-Key": key, "X-Forwarded-For": "198.19.255.254"},
-                method="POST",
+                url + path, data=json.dumps(bodies[mode]).encode(), headers=headers, method="POST"
             )
             try:
-                status = urllib.request.urlopen(request, timeout=10).status
+                response = urllib.request.urlopen(request, timeout=10)
             except urllib.error.HTTPError as exc:
-                status = exc.code
+                response = exc
+            status = response.status if hasattr(response, "status") else response.code
             found[mode] = status not in (404, 405)
+            if found[mode] and origin and response.headers.get("Access-Control-Allow-Origin") != origin:
+                log(f"{url}{path}: Origin {origin} not allowed, not measured")
+                found[mode] = False
             if not found[mode]:
                 log(f"{url}{path}: {status}, not available")
         return found
@@ -628,7 +651,7 @@ class Bench:
         """Project and ceiling (and for track and sync the ceiling with the product's round trips),
         alternating (reversed order in odd rounds), each run on an empty table."""
         profile = self.profile
-        order = ("ceiling", "ceiling_round_trips", "project")
+        order = ("ceiling", "ceiling_round_trips", "project", "project_origin")
         result = {"connections": connections, "duration_s": duration, "runs": {name: [] for name in order}}
         names = [name for name in order if available.get(name, {}).get(mode)]
         result["available"] = {name: available[name].get(mode, False) for name in targets}
@@ -636,8 +659,16 @@ class Bench:
             return result
         for name in names:
             if profile.warmup:
-                url, key, paths = targets[name]
-                self.wrk(url, mode, paths[mode], key=key, connections=connections, duration=profile.warmup)
+                url, key, paths, *origin = targets[name]
+                self.wrk(
+                    url,
+                    mode,
+                    paths[mode],
+                    key=key,
+                    origin=next(iter(origin), ""),
+                    connections=connections,
+                    duration=profile.warmup,
+                )
         if profile.warmup:
             # The warm-up's requests in flight at its stop must not commit into the first run's
             # emptied table (they would count as rows no 200 answered).
@@ -645,12 +676,19 @@ class Bench:
         for round_index in range(profile.runs):
             order = names if round_index % 2 == 0 else list(reversed(names))
             for name in order:
-                url, key, paths = targets[name]
+                url, key, paths, *origin = targets[name]
                 self.truncate(table)
                 prefix = f"{self.prefix}-{name}-{round_index}"
                 log(f"{mode} {name} run {round_index + 1}/{profile.runs}")
                 run = self.wrk(
-                    url, mode, paths[mode], key=key, connections=connections, duration=duration, prefix=prefix
+                    url,
+                    mode,
+                    paths[mode],
+                    key=key,
+                    origin=next(iter(origin), ""),
+                    connections=connections,
+                    duration=duration,
+                    prefix=prefix,
                 )
                 time.sleep(0.5)  # let requests in flight at wrk's stop commit
                 if mode == "sync":

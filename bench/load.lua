@@ -25,6 +25,7 @@ local tokens = tonumber(os.getenv("BENCH_TOKENS") or "20000")
 local prefix = os.getenv("BENCH_PREFIX") or "run"
 local ip_offset = tonumber(os.getenv("BENCH_IP_OFFSET") or "0")
 local batch = tonumber(os.getenv("BENCH_BATCH") or "1000")
+local origin = os.getenv("BENCH_ORIGIN") or ""
 
 local threads = {}
 local counter = 0
@@ -62,6 +63,9 @@ local function headers_for(n)
   local headers = { ["Content-Type"] = "application/json", ["X-Forwarded-For"] = ip }
   if key ~= "" then
     headers["X-Store-Key"] = key
+  end
+  if origin ~= "" then
+    headers["Origin"] = origin
   end
   return headers
 end

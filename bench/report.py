@@ -183,12 +183,16 @@ def _http_details(name: str, result: dict, unit: str = "req/s") -> list[str]:
         "| | req/s | rows/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | socket errors | checks |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for who in ("project", "ceiling", "ceiling_round_trips"):
+    labels = {
+        "ceiling_round_trips": "ceiling + the product's round trips",
+        "project_origin": "project, with Origin (as a browser calls it)",
+    }
+    for who in ("project", "ceiling", "ceiling_round_trips", "project_origin"):
         runs = result["runs"].get(who, [])
-        if who == "ceiling_round_trips":
+        if who in labels:
             if not runs:
                 continue
-            who = "ceiling + the product's round trips"
+            who = labels[who]
         if not runs:
             lines.append(f"| {who} | not available | | | | | | | | |")
             continue
@@ -221,6 +225,15 @@ def _http_details(name: str, result: dict, unit: str = "req/s") -> list[str]:
             "carts for a sync; one JSON access line; still no framework): "
             f"{fmt(ratio(round_trips, ceiling))} × the ceiling"
             + (f"; the project is {fmt(ratio(project, round_trips))} × that." if project else "."),
+        ]
+    with_origin = median_of(result["runs"].get("project_origin", []), "req_per_s")
+    if with_origin and ceiling:
+        lines += [
+            "",
+            "The project called as a storefront page calls it, with an `Origin` header the store has "
+            "configured (so the CORS check runs and the answer allows it): "
+            f"{fmt(ratio(with_origin, ceiling))} × the ceiling"
+            + (f", {fmt(ratio(with_origin, project))} × the project without it." if project else "."),
         ]
     return lines
 
