@@ -18,16 +18,18 @@ JSON file named by `CEILING_PLAN`; see bench/plan.py.
 
 With `CEILING_PRODUCT_ROUND_TRIPS=1` (bench/run's third server for track and sync) `/track` and
 `/sync` also make the round trips the product's endpoints cannot do without, still with no
-framework: the connection's health check (`SELECT 1`), for track the per-IP rate limit (the
-product's Lua script, both windows, one Redis call), for a sync that creates a cart the store's
-hourly count in Redis, and one JSON access line on stderr. The difference with the plain ceiling
-is what those round trips cost; the rest of the gap to the project is the framework and the
-product's Python.
+framework: the connection's health check as the product makes it on a connection in use (a
+non-blocking poll of its socket, cartsite/db/postgresql/base.py; no round trip), for track the
+per-IP rate limit (the product's Lua script, both windows, one Redis call), for a sync that
+creates a cart the store's hourly count in Redis, and one JSON access line on stderr. The
+difference with the plain ceiling is what those round trips cost; the rest of the gap to the
+project is the framework and the product's Python.
 """
 
 import json
 import os
 import random
+import select
 import string
 import sys
 import threading
@@ -108,8 +110,15 @@ def _redis_script():
     return script
 
 
+def _health_check(connection: psycopg.Connection) -> None:
+    poller = select.poll()
+    poller.register(connection.pgconn.socket, select.POLLIN | select.POLLPRI)
+    if connection.broken or poller.poll(0):
+        connection.execute("SELECT 1")
+
+
 def _product_round_trips(connection: psycopg.Connection, ip: str, now: datetime) -> None:
-    connection.execute("SELECT 1")
+    _health_check(connection)
     seconds = int(now.timestamp())
     keys = [
         f"ceiling:rl:{limit}/{period}s:{ip}:{seconds - seconds % period}"
@@ -193,7 +202,7 @@ def _sync(environ, start_response):
     plan = PLAN["sync"]
     connection = _connection()
     if ROUND_TRIPS:
-        connection.execute("SELECT 1")
+        _health_check(connection)
     cart_id, created = connection.execute(
         plan["sql"], [_value(spec, body, context) for spec in plan["values"]]
     ).fetchone()

@@ -221,8 +221,8 @@ def _http_details(name: str, result: dict, unit: str = "req/s") -> list[str]:
         lines += [
             "",
             "The ceiling plus the round trips the product's endpoint cannot do without (the connection's "
-            "health check; the per-IP rate limit in Redis for track, the store's hourly count of created "
-            "carts for a sync; one JSON access line; still no framework): "
+            "health check as the product makes it; the per-IP rate limit in Redis for track, the store's "
+            "hourly count of created carts for a sync; one JSON access line; still no framework): "
             f"{fmt(ratio(round_trips, ceiling))} × the ceiling"
             + (f"; the project is {fmt(ratio(project, round_trips))} × that." if project else "."),
         ]
