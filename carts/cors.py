@@ -33,24 +33,31 @@ def origin_cache_key(origin: str) -> str:
     return "cors-origin:" + hashlib.sha256(origin.encode()).hexdigest()[:32]
 
 
+UNAVAILABLE = object()
+
+
+def _cached(operation, *args):
+    """`cache.<operation>(*args)`, or UNAVAILABLE when the cache fails: it is an optimisation
+    here, and its failure must not fail the request (the database answers instead)."""
+    try:
+        return getattr(cache, operation)(*args)
+    except Exception as exc:
+        logger.warning("origin cache unavailable", extra={"error_type": type(exc).__name__})
+        return UNAVAILABLE
+
+
 def origin_is_configured(sender, request, **kwargs) -> bool:
     """django-cors-headers' `check_request_enabled` receiver."""
     origin = request.headers.get("Origin", "").lower().rstrip("/")
     if not origin:
         return False
     key = origin_cache_key(origin)
-    try:
-        if cache.get(key):
-            return True
-    except Exception as exc:  # the cache is an optimisation: its failure must not fail the request
-        logger.warning("origin cache unavailable", extra={"error_type": type(exc).__name__})
-        return StoreOrigin.objects.filter(origin=origin).exists()
+    cached = _cached("get", key)
+    if cached == 1:
+        return True
     allowed = StoreOrigin.objects.filter(origin=origin).exists()
-    if allowed:
-        try:
-            cache.set(key, 1, ALLOWED_ORIGIN_CACHE_SECONDS)
-        except Exception as exc:
-            logger.warning("origin cache unavailable", extra={"error_type": type(exc).__name__})
+    if allowed and cached is not UNAVAILABLE:  # one failed cache call per request at most
+        _cached("set", key, 1, ALLOWED_ORIGIN_CACHE_SECONDS)
     return allowed
 
 
@@ -58,16 +65,8 @@ def origins_forget(origins) -> None:
     """Drops the cached answers for `origins` when the current transaction commits (at once
     outside one)."""
     keys = [origin_cache_key(origin) for origin in {o for o in origins if o}]
-    if not keys:
-        return
-
-    def forget():
-        try:
-            cache.delete_many(keys)
-        except Exception as exc:
-            logger.warning("origin cache unavailable", extra={"error_type": type(exc).__name__})
-
-    transaction.on_commit(forget)
+    if keys:
+        transaction.on_commit(lambda: _cached("delete_many", keys))
 
 
 def store_origin_pre_save(sender, instance, raw=False, **kwargs) -> None:

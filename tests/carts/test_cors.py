@@ -101,10 +101,13 @@ def test_deleting_the_store_refuses_its_origins(store, other_store_keys, anonymo
     assert "Access-Control-Allow-Origin" not in after
 
 
-def test_with_the_cache_unreachable_the_database_answers(storefront_client):
+def test_with_the_cache_unreachable_the_database_answers(storefront_client, caplog):
     with override_settings(CACHES=DEAD_REDIS):
         allowed = track_from(storefront_client, SHOP)
         refused = track_from(storefront_client, "https://elsewhere.example")
 
     assert allowed[0] == SHOP and len(allowed[1]) == 1
     assert refused[0] is None
+    # One failed cache call per request, not one per cache operation.
+    warnings = [record.getMessage() for record in caplog.records if record.name == "carts.cors"]
+    assert warnings == ["origin cache unavailable"] * 2
