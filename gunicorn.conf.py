@@ -35,9 +35,10 @@ on the same host; POST /api/cart-tracking/track, 32 connections, 10 s each, 2026
 - Database connections: persistent (CONN_MAX_AGE=60, the settings' default): a connection per
   request costs three quarters of the throughput; Django's psycopg pool gave nothing over one
   persistent connection per worker (earlier run: 172 against 196 req/s under gthread 2x4). The
-  per-request health check (a `SELECT 1`, CONN_HEALTH_CHECKS) measured within noise (repeated A/B
-  runs: 0-5 % in favour of turning it off), so it stays on: a broken connection is then replaced
-  before it fails a request. Workers x threads connections must stay below PostgreSQL's
+  per-request health check (CONN_HEALTH_CHECKS) stays on: a broken connection is then replaced
+  before it fails a request. Django's `SELECT 1` measured within noise of turning it off
+  (repeated A/B runs: 0-5 %); the project's backend now skips that round trip on a connection in
+  use (a poll of its socket, cartsite/db/postgresql/base.py), so it costs less still. Workers x threads connections must stay below PostgreSQL's
   max_connections, with room for Celery and maintenance.
 """
 
