@@ -13,9 +13,9 @@ and, when the connection is dead, closes it so the request reconnects.
 
 So under steady traffic a worker's connection is not pinged, one that sat idle for longer is, and
 the cases the ping catches are still caught (a connection on which a statement failed always gets
-Django's check). What neither check catches quickly is a connection whose
-peer vanished without a word (a dropped network path): Django's `SELECT 1` would wait for the TCP
-timeout too. `DATABASE_HEALTH_CHECK_IDLE_SECONDS=0` restores Django's check on every request.
+Django's check). What neither check catches quickly is a connection whose peer vanished without a
+word (a dropped network path): Django's `SELECT 1` would wait for the TCP timeout too.
+`DATABASE_HEALTH_CHECK_IDLE_SECONDS=0` restores Django's check on every request.
 """
 
 import select
