@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -233,12 +233,19 @@ def sweep_run(
             hand_over(message_ids)
 
     one_batch = single_batch or cursor is not None
-    pages = _PageReader(
-        # A second connection cannot see what the caller has not committed (an atomic block).
-        ahead=settings.NOTIFICATIONS_SWEEP_READ_AHEAD
+    # A second connection cannot see what the caller has not committed (an atomic block).
+    ahead = (
+        settings.NOTIFICATIONS_SWEEP_READ_AHEAD
         and not one_batch
         and connection.vendor == "postgresql"
-        and not connection.in_atomic_block,
+        and not connection.in_atomic_block
+    )
+    # Claims overlap the next batch only when the hand-over just queues the ids: a delivery in
+    # this process (`deliver`) must be done before the next batch's frequency cap is read.
+    claims = _ClaimWorkers(concurrent=ahead and not deliver and not dry_run, hand_over=hand_over)
+    previous = None
+    pages = _PageReader(
+        ahead=ahead,
         position=position,
         sql=_scan_sql(channels=channels, stores=store_ids is not None),
         limit=batch_size,
@@ -247,7 +254,7 @@ def sweep_run(
         horizon=now - horizon,
         stores=store_ids,
     )
-    with _jit_off(), closing(pages):
+    with _jit_off(), closing(pages), closing(claims):
         while True:
             page = pages.read()
             if page.scanned == 0:
@@ -262,10 +269,18 @@ def sweep_run(
                     reason = "no_consent" if has_contact else "no_contact"
                     summary.skip(reason, count)
                     SWEEP_RESULTS.labels("1", channel.name, reason).inc(count)
-            claimed = _batch_process(
-                page=page, channels=channels, now=now, second=second, gap=second - first, summary=summary
+            previous = _batch_process(
+                page=page,
+                channels=channels,
+                now=now,
+                second=second,
+                gap=second - first,
+                summary=summary,
+                claims=claims,
+                previous=previous,
             )
-            hand_over(claimed)
+            if previous is not None and not claims.concurrent:
+                previous.hand_over()
             position = page.last
             if on_batch is not None:
                 on_batch(summary)
@@ -275,6 +290,8 @@ def sweep_run(
             if one_batch:
                 summary.next_cursor = links.cursor_encode(after=position[1], at=position[0])
                 break
+        if previous is not None:
+            previous.hand_over()
     summary.duration_seconds = round(time.monotonic() - started, 3)
     logger.info(
         "abandonment sweep finished",
@@ -584,11 +601,16 @@ def _page_context(rows) -> tuple[dict, list, set]:
     return existing, hashes, suppressed
 
 
-def _batch_process(*, page: _ScanPage, channels, now, second, gap, summary: SweepSummary) -> list[int]:
-    """Decides, per scanned cart and channel, what is due, and claims it; returns the claimed ids."""
+def _batch_process(
+    *, page: _ScanPage, channels, now, second, gap, summary: SweepSummary, claims, previous
+) -> "_PendingClaim | None":
+    """Decides, per scanned cart and channel, what is due, and claims it (`claims.submit`);
+    returns the pending claim (its `hand_over()` gives the claimed ids on once they are
+    committed), None when nothing was claimed. `previous`: the last batch's pending claim, handed
+    over here once this batch's claim is under way."""
     rows, existing, hashes, suppressed = page.rows, page.existing, page.hashes, page.suppressed
     if not rows:
-        return []
+        return previous
     # A cart without any message is due for stage 1 on every channel: `_due_stage` only for the others.
     messaged = {cart_id for cart_id, _, _ in existing}
     first_everywhere = {channel.name: (1, None) for channel in channels}
@@ -660,21 +682,29 @@ def _batch_process(*, page: _ScanPage, channels, now, second, gap, summary: Swee
                 summary.first_sent += 1
             else:
                 summary.second_sent += 1
-        return []
+        return previous
 
     candidates, granted = _within_store_budget(candidates=candidates, now=now, summary=summary)
-    claimed = _claim(candidates=candidates, holdouts=holdouts, now=now, summary=summary)
+    claim = claims.submit(candidates=candidates, holdouts=holdouts, now=now)
+    if previous is not None:
+        # The previous batch's messages are handed over once its claim is committed (which
+        # overlapped this batch's work), before this batch's claim can fail.
+        previous.hand_over()
+    outcome = claim.decided()
+    for candidate in outcome.capped:
+        summary.skip("frequency_cap")
+        SWEEP_RESULTS.labels(str(candidate.stage), candidate.channel, "frequency_cap").inc()
     # The budget taken for messages that were not claimed (capped, or claimed by another sweep)
     # goes back: one Redis call per (store, channel) that had any, not one per message.
     used: dict = {}
-    for _, _, store_id, channel_name in claimed:
+    for _, _, store_id, channel_name in outcome.claimed:
         used[(store_id, channel_name)] = used.get((store_id, channel_name), 0) + 1
     for (store_id, channel_name), count in granted.items():
         store_message_budget_return(
             store_id=store_id, channel=channel_name, count=count - used.get((store_id, channel_name), 0), now=now
         )
-    summary.claimed += len(claimed)
-    return [message_id for message_id, _, _, _ in claimed]
+    summary.claimed += len(outcome.claimed)
+    return claim
 
 
 def _within_store_budget(*, candidates: list[_Candidate], now: datetime, summary: SweepSummary):
@@ -802,14 +832,21 @@ ON CONFLICT DO NOTHING
 """
 
 
-def _claim(*, candidates, holdouts, now, summary: SweepSummary) -> list[tuple]:
+@dataclass
+class _ClaimOutcome:
+    claimed: list  # (message id, cart id, store id, channel) of the claimed messages, by id
+    capped: list  # the candidates the frequency cap held back
+
+
+def _claim(*, candidates, holdouts, now, before_commit=None) -> _ClaimOutcome:
     """Claims the batch's messages (status `scheduled`), set-based, in one short transaction.
 
     Recipients are locked (transaction advisory locks, in a fixed order) while the frequency cap
     is checked and the claims are written, so two sweeps cannot both pass the cap for one
-    customer; the unique (cart, stage, channel) makes a message claimable once. Returns
-    (message id, cart id, store id, channel) of the claimed messages."""
+    customer; the unique (cart, stage, channel) makes a message claimable once.
+    `before_commit(outcome)` is called with the outcome before the transaction commits."""
     claimed: list[tuple] = []
+    capped: list[_Candidate] = []
     with transaction.atomic(), prepared_cursor() as cursor:
         if holdouts:
             params = {
@@ -821,39 +858,123 @@ def _claim(*, candidates, holdouts, now, summary: SweepSummary) -> list[tuple]:
             }
             cursor.execute(HOLDOUT_MESSAGES_SQL, params)
             cursor.execute(HOLDOUT_OUTCOMES_SQL, params)
-        if not candidates:
-            return claimed
-        lock_keys = sorted({f"{c.store_id}:{c.channel}:{c.recipient_hash}" for c in candidates})
-        cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM unnest(string_to_array(%s, ',')) AS t(k)",
-            [_csv(lock_keys)],
-        )
-        allowed, capped = _apply_cap(candidates=candidates, recent=_recent_recipients(candidates, now))
-        for candidate in capped:
-            summary.skip("frequency_cap")
-            SWEEP_RESULTS.labels(str(candidate.stage), candidate.channel, "frequency_cap").inc()
-        new = [c for c in allowed if c.retry_message_id is None]
-        retries = [c.retry_message_id for c in allowed if c.retry_message_id is not None]
-        if new:
+        if candidates:
+            lock_keys = sorted({f"{c.store_id}:{c.channel}:{c.recipient_hash}" for c in candidates})
             cursor.execute(
-                CLAIM_INSERT_SQL,
-                {
-                    "now": now,
-                    "cart_ids": _csv(c.cart_id for c in new),
-                    "stores": _csv(c.store_id for c in new),
-                    "stages": _csv(c.stage for c in new),
-                    "channels": _csv(c.channel for c in new),
-                    "hashes": _csv(c.recipient_hash for c in new),
-                },
+                "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) "
+                "FROM unnest(string_to_array(%s, ',')) AS t(k)",
+                [_csv(lock_keys)],
             )
-            claimed.extend(cursor.fetchall())
-        if retries:
-            cursor.execute(
-                CLAIM_RETRY_SQL, {"now": now, "ids": retries, "max_attempts": settings.NOTIFICATIONS_MAX_ATTEMPTS}
-            )
-            claimed.extend(cursor.fetchall())
-    claimed.sort(key=lambda row: row[0])
-    return claimed
+            allowed, capped = _apply_cap(candidates=candidates, recent=_recent_recipients(candidates, now))
+            new = [c for c in allowed if c.retry_message_id is None]
+            retries = [c.retry_message_id for c in allowed if c.retry_message_id is not None]
+            if new:
+                cursor.execute(
+                    CLAIM_INSERT_SQL,
+                    {
+                        "now": now,
+                        "cart_ids": _csv(c.cart_id for c in new),
+                        "stores": _csv(c.store_id for c in new),
+                        "stages": _csv(c.stage for c in new),
+                        "channels": _csv(c.channel for c in new),
+                        "hashes": _csv(c.recipient_hash for c in new),
+                    },
+                )
+                claimed.extend(cursor.fetchall())
+            if retries:
+                cursor.execute(
+                    CLAIM_RETRY_SQL, {"now": now, "ids": retries, "max_attempts": settings.NOTIFICATIONS_MAX_ATTEMPTS}
+                )
+                claimed.extend(cursor.fetchall())
+        claimed.sort(key=lambda row: row[0])
+        outcome = _ClaimOutcome(claimed=claimed, capped=capped)
+        if before_commit is not None:
+            before_commit(outcome)
+    return outcome
+
+
+class _PendingClaim:
+    """A batch's claim: `decided()` waits for what it claimed (known before its commit),
+    `hand_over()` waits for the commit and gives the claimed ids on (once)."""
+
+    def __init__(self, *, decided: Future, committed: Future, hand_over):
+        self._decided = decided
+        self._committed = committed
+        self._hand_over = hand_over
+        self._handed = False
+
+    def decided(self) -> _ClaimOutcome:
+        return self._decided.result()
+
+    def hand_over(self) -> None:
+        if self._handed:
+            return
+        self._handed = True
+        self._committed.result()
+        self._hand_over([row[0] for row in self._decided.result().claimed])
+
+
+class _ClaimWorkers:
+    """Where the claims run. With `concurrent`, on two worker threads in turn, each with a
+    connection of its own, so that one batch's COMMIT (where the deferred foreign-key checks of its
+    rows run) and hand-over overlap the next batch's scan, decisions and claim. Nothing is
+    decided differently: batches hold disjoint carts, the store budget is taken only after the
+    previous batch gave back what it did not use, and a recipient still locked by the previous
+    batch's uncommitted claim is waited for, so the frequency cap then sees that claim. Without
+    `concurrent`, each claim runs on the caller's connection and is committed at once.
+
+    The workers' connections get the caller's execute wrappers and are closed by `close()`."""
+
+    def __init__(self, *, concurrent: bool, hand_over):
+        self.concurrent = concurrent
+        self._hand_over = hand_over
+        self._wrappers = list(connection.execute_wrappers)
+        self._executors: list[ThreadPoolExecutor] = []
+        self._turn = 0
+
+    def submit(self, **claim) -> _PendingClaim:
+        decided: Future = Future()
+        if not self.concurrent:
+            committed: Future = Future()
+            decided.set_result(_claim(**claim))
+            committed.set_result(None)
+            return _PendingClaim(decided=decided, committed=committed, hand_over=self._hand_over)
+        if not self._executors:
+            self._executors = [
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sweep-claim-{i}") for i in range(2)
+            ]
+            for executor in self._executors:
+                executor.submit(_jit_off_here)
+        executor = self._executors[self._turn % len(self._executors)]
+        self._turn += 1
+        committed = executor.submit(self._run, decided, claim)
+        return _PendingClaim(decided=decided, committed=committed, hand_over=self._hand_over)
+
+    def _run(self, decided: Future, claim: dict) -> None:
+        try:
+            with ExitStack() as stack:
+                for wrapper in self._wrappers:
+                    stack.enter_context(connection.execute_wrapper(wrapper))
+                _claim(**claim, before_commit=decided.set_result)
+        except BaseException as exc:
+            if not decided.done():
+                decided.set_exception(exc)
+            raise
+
+    def close(self) -> None:
+        for executor in self._executors:
+            executor.submit(_connection_close)
+            executor.shutdown(wait=True)
+        self._executors = []
+
+
+def _connection_close() -> None:
+    connection.close()  # `connection` is per thread: in a worker, the worker's own
+
+
+def _jit_off_here() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SET jit = off")  # as on the sweep's own connection (_jit_off)
 
 
 # --- delivery: claimed messages to their channel ------------------------------------------
