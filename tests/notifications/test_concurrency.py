@@ -204,6 +204,58 @@ def test_a_sweep_that_fails_mid_way_stops_its_reader_and_closes_its_connection(d
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_claim_only_sweep_hands_over_each_batch_once_committed_and_closes_its_claim_connections(
+    due_cart, now, monkeypatch
+):
+    # given five due carts in pages of one, the two oldest of the same customer (consecutive
+    # batches), and claims whose commit comes a while after what they claimed is known
+    from notifications import services
+
+    real_claim = services._claim
+
+    def slow_commit_claim(*, before_commit=None, **kwargs):
+        def decided(outcome):
+            if before_commit is not None:
+                before_commit(outcome)
+            time.sleep(0.2)
+
+        return real_claim(**kwargs, before_commit=decided)
+
+    monkeypatch.setattr(services, "_claim", slow_commit_claim)
+    due_cart(hours=30, email="same@example.com", phone="")
+    due_cart(hours=29, email="Same@Example.com", phone="")
+    for i in range(3):
+        due_cart(hours=28 - i, email=f"claim-only-{i}@example.com", phone="")
+    handed: list[tuple[list[int], int]] = []  # each batch's ids, and how many of them are committed
+
+    def on_claimed(message_ids):
+        committed = ReminderMessage.objects.filter(id__in=message_ids, status="scheduled").count()
+        handed.append((message_ids, committed))
+
+    def backends() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            return cursor.fetchone()[0]
+
+    before = backends()
+
+    # when the sweep only claims (the beat task), outside any transaction
+    summary = sweep_run(now=now, batch_size=1, enable_whatsapp=False, deliver=False, on_claimed=on_claimed)
+
+    # then the second cart of the customer is held back by the cap, the first batch's claim
+    # being seen; every claimed batch was handed over once, in order, after its commit
+    assert (summary.batches, summary.claimed, summary.skipped_by_reason) == (5, 4, {"frequency_cap": 1})
+    assert [len(ids) for ids, _ in handed] == [1, 1, 1, 1]
+    assert all(committed == len(ids) for ids, committed in handed)
+    assert [ids[0] for ids, _ in handed] == sorted(ReminderMessage.objects.values_list("id", flat=True))
+    assert not any(thread.name.startswith(("sweep-scan", "sweep-claim")) for thread in threading.enumerate())
+    deadline = time.monotonic() + 2
+    while backends() != before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert backends() == before
+
+
+@pytest.mark.django_db(transaction=True)
 @override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend", NOTIFICATIONS_SWEEP_READ_AHEAD=False)
 def test_a_sweep_without_read_ahead_reads_every_page_on_its_own_connection(due_cart, now):
     # given five due carts, swept in batches of two, with the read-ahead turned off
