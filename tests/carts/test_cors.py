@@ -6,18 +6,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from carts.models import Store, StoreOrigin
+from tests.fakes.redis_down import DEAD_REDIS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TRACK = "/api/cart-tracking/track"
 SHOP = "https://myshop.example"  # configured on the `store` fixture
-DEAD_REDIS = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": "redis://127.0.0.1:1/0",
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-    }
-}
 
 
 def track_from(client, origin):

@@ -8,6 +8,7 @@ import pytest
 from django.test import override_settings
 
 from cartsite.logging import JsonFormatter, RequestContextFilter
+from tests.fakes.redis_down import DEAD_REDIS
 
 
 @pytest.fixture
@@ -91,15 +92,7 @@ def test_readyz_names_the_database_when_it_is_down(client, database_refusing_con
 
 @pytest.mark.django_db
 def test_readyz_names_redis_when_it_is_down(client):
-    dead_redis = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
-        }
-    }
-    # Django rebuilds its cache handlers when CACHES changes, so this is a real dead connection.
-    with override_settings(CACHES=dead_redis):
+    with override_settings(CACHES=DEAD_REDIS):
         response = client.get("/readyz")
 
     assert response.status_code == 503

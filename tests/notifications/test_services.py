@@ -22,6 +22,7 @@ from notifications.services import (
     sweep_run,
     sweep_run_exclusive,
 )
+from tests.fakes.redis_down import DEAD_REDIS
 
 pytestmark = pytest.mark.django_db
 
@@ -758,17 +759,10 @@ def test_the_batch_budget_fails_closed_without_redis_and_works_on_any_cache(stor
     from notifications.caps import store_message_budget_take_batch
 
     settings.MESSAGES_PER_STORE_PER_DAY = 2
-    dead_redis = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
-        }
-    }
     local = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "budget-test"}}
 
     # when Redis is down, and when the cache is another backend
-    with override_settings(CACHES=dead_redis):
+    with override_settings(CACHES=DEAD_REDIS):
         down = store_message_budget_take_batch(wanted={(store.pk, "email"): 1, (store.pk, "whatsapp"): 1}, now=now)
     with override_settings(CACHES=local):
         first = store_message_budget_take_batch(wanted={(store.pk, "email"): 1}, now=now)

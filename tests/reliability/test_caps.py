@@ -9,14 +9,8 @@ from carts.caps import store_cart_creation_allow, store_cart_creation_check
 from carts.models import Cart
 from cartsite.errors import RateLimited
 from notifications.caps import store_message_budget_left, store_message_budget_take
+from tests.fakes.redis_down import DEAD_REDIS
 
-DEAD_REDIS = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": "redis://127.0.0.1:1/0",
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
-    }
-}
 HOUR_START = 1_800_000_000.0 - (1_800_000_000 % 3600)  # the start of a clock hour
 
 

@@ -17,10 +17,10 @@ from carts.models import Cart
 from notifications.models import ReminderMessage
 from notifications.services import sweep_run
 from payments.models import CheckoutSession, StripeEvent
+from tests.fakes.redis_down import DEAD_REDIS
 from tests.fakes.stripe_server import sign_webhook
 from tests.fakes.whatsapp_server import FakeWhatsApp
 from tests.reliability.conftest import (
-    DEAD_REDIS,
     closed_port,
     database_dies_while_inserting,
     database_refusing_connections,

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from carts.services import store_create
 from cartsite import metrics
+from tests.fakes.redis_down import DEAD_REDIS
 from tests.tracking.conftest import address_with_fresh_window
 from tracking.models import CartTrackingEvent
 
@@ -426,15 +427,7 @@ def test_bulk_calls_count_against_the_same_budget(storefront_client, fresh_addre
     assert after.status_code == 429
 
 
-@override_settings(
-    CACHES={
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        }
-    }
-)
+@override_settings(CACHES=DEAD_REDIS)
 def test_with_redis_down_events_are_still_tracked_unlimited(storefront_client, json_logs):
     # given the rate limiter's Redis is unreachable (nothing listens on port 1)
     # when the storefront tracks events

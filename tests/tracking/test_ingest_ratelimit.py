@@ -10,6 +10,7 @@ from django.test import RequestFactory, override_settings
 from redis.connection import Connection
 
 from cartsite.client_ip import rate_limit_subject
+from tests.fakes.redis_down import DEAD_REDIS
 from tests.tracking.conftest import address_with_fresh_window
 from tracking import ratelimit
 from tracking.ratelimit import rate_parse, tracking_rate_check, window_end
@@ -117,15 +118,7 @@ def test_limits_switched_off_count_nothing(round_trips):
     assert round_trips == []
 
 
-@override_settings(
-    CACHES={
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        }
-    }
-)
+@override_settings(CACHES=DEAD_REDIS)
 def test_redis_down_fails_open_unless_told_otherwise(settings):
     assert tracking_rate_check(request_from("198.51.100.9")).available is False
 
