@@ -657,18 +657,23 @@ class Bench:
         result["available"] = {name: available[name].get(mode, False) for name in targets}
         if not names:
             return result
+
+        def load(name: str, seconds: int, prefix: str = "") -> dict:
+            url, key, paths, *origin = targets[name]
+            return self.wrk(
+                url,
+                mode,
+                paths[mode],
+                key=key,
+                origin=next(iter(origin), ""),
+                connections=connections,
+                duration=seconds,
+                prefix=prefix,
+            )
+
         for name in names:
             if profile.warmup:
-                url, key, paths, *origin = targets[name]
-                self.wrk(
-                    url,
-                    mode,
-                    paths[mode],
-                    key=key,
-                    origin=next(iter(origin), ""),
-                    connections=connections,
-                    duration=profile.warmup,
-                )
+                load(name, profile.warmup)
         if profile.warmup:
             # The warm-up's requests in flight at its stop must not commit into the first run's
             # emptied table (they would count as rows no 200 answered).
@@ -676,20 +681,10 @@ class Bench:
         for round_index in range(profile.runs):
             order = names if round_index % 2 == 0 else list(reversed(names))
             for name in order:
-                url, key, paths, *origin = targets[name]
                 self.truncate(table)
                 prefix = f"{self.prefix}-{name}-{round_index}"
                 log(f"{mode} {name} run {round_index + 1}/{profile.runs}")
-                run = self.wrk(
-                    url,
-                    mode,
-                    paths[mode],
-                    key=key,
-                    origin=next(iter(origin), ""),
-                    connections=connections,
-                    duration=duration,
-                    prefix=prefix,
-                )
+                run = load(name, duration, prefix)
                 time.sleep(0.5)  # let requests in flight at wrk's stop commit
                 if mode == "sync":
                     run.update(self.sync_checks(prefix, run, connections))

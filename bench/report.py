@@ -214,27 +214,27 @@ def _http_details(name: str, result: dict, unit: str = "req/s") -> list[str]:
             f"| {sum(r['non_2xx'] for r in runs)} | {sum(r['socket_errors'] for r in runs)} "
             f"| {checks}; statuses {statuses} |"
         )
-    round_trips = median_of(result["runs"].get("ceiling_round_trips", []), "req_per_s")
-    ceiling = median_of(result["runs"].get("ceiling", []), "req_per_s")
-    project = median_of(result["runs"].get("project", []), "req_per_s")
-    if round_trips and ceiling:
-        lines += [
-            "",
+    rate = {who: median_of(result["runs"].get(who, []), "req_per_s") for who in (*labels, "project", "ceiling")}
+    sentences = {
+        "ceiling_round_trips": (
             "The ceiling plus the round trips the product's endpoint cannot do without (the connection's "
             "health check as the product makes it; the per-IP rate limit in Redis for track, the store's "
-            "hourly count of created carts for a sync; one JSON access line; still no framework): "
-            f"{fmt(ratio(round_trips, ceiling))} × the ceiling"
-            + (f"; the project is {fmt(ratio(project, round_trips))} × that." if project else "."),
-        ]
-    with_origin = median_of(result["runs"].get("project_origin", []), "req_per_s")
-    if with_origin and ceiling:
-        lines += [
-            "",
+            "hourly count of created carts for a sync; one JSON access line; still no framework)",
+            lambda value, project: f"; the project is {fmt(ratio(project, value))} × that.",
+        ),
+        "project_origin": (
             "The project called as a storefront page calls it, with an `Origin` header the store has "
-            "configured (so the CORS check runs and the answer allows it): "
-            f"{fmt(ratio(with_origin, ceiling))} × the ceiling"
-            + (f", {fmt(ratio(with_origin, project))} × the project without it." if project else "."),
-        ]
+            "configured (so the CORS check runs and the answer allows it)",
+            lambda value, project: f", {fmt(ratio(value, project))} × the project without it.",
+        ),
+    }
+    for who, (sentence, versus_project) in sentences.items():
+        if rate[who] and rate["ceiling"]:
+            lines += [
+                "",
+                f"{sentence}: {fmt(ratio(rate[who], rate['ceiling']))} × the ceiling"
+                + (versus_project(rate[who], rate["project"]) if rate["project"] else "."),
+            ]
     return lines
 
 
