@@ -60,8 +60,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if connection.closed or connection.broken:
             return False
         try:
-            poller = select.poll()
-            poller.register(connection.pgconn.socket, select.POLLIN | select.POLLPRI)
-            return not poller.poll(0)
+            fd = connection.pgconn.socket
+            if hasattr(select, "poll"):
+                poller = select.poll()
+                poller.register(fd, select.POLLIN | select.POLLPRI)
+                return not poller.poll(0)
+            return not select.select([fd], [], [], 0)[0]  # Windows has no poll()
         except (OSError, ValueError, base.Database.Error):
-            return False
+            return False  # cannot tell: Django's `SELECT 1` decides
