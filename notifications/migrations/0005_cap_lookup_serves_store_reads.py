@@ -11,7 +11,7 @@ without an index. Other databases (SQLite for local use) get plain CREATE/DROP I
 
 from django.db import migrations, models
 
-from cartsite.migration_operations import AddIndexConcurrentlyOnPostgreSQL, RemoveIndexConcurrentlyOnPostgreSQL
+from cartsite.migration_operations import RemoveIndexConcurrentlyOnPostgreSQL, index_replace_concurrently
 
 FIELDS = ["store", "channel", "recipient_hash", "attempted_at"]
 
@@ -24,18 +24,10 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        AddIndexConcurrentlyOnPostgreSQL(
+        *index_replace_concurrently(
             model_name="remindermessage",
-            index=models.Index(fields=FIELDS, name="notifications_cap_lookup_all"),
-        ),
-        RemoveIndexConcurrentlyOnPostgreSQL(
-            model_name="remindermessage",
-            name="notifications_cap_lookup",
-        ),
-        migrations.RenameIndex(
-            model_name="remindermessage",
-            new_name="notifications_cap_lookup",
-            old_name="notifications_cap_lookup_all",
+            index=models.Index(fields=FIELDS, name="notifications_cap_lookup"),
+            temporary_name="notifications_cap_lookup_all",
         ),
         RemoveIndexConcurrentlyOnPostgreSQL(
             model_name="remindermessage",

@@ -11,7 +11,7 @@ plain CREATE/DROP INDEX.
 
 from django.db import migrations, models
 
-from cartsite.migration_operations import AddIndexConcurrentlyOnPostgreSQL, RemoveIndexConcurrentlyOnPostgreSQL
+from cartsite.migration_operations import index_replace_concurrently
 
 NEW_INCLUDE = ("session_id", "product_id", "has_generated_image", "product_title")
 FIELDS = ["store_name", "created_at", "id"]
@@ -25,18 +25,8 @@ class Migration(migrations.Migration):
         ("tracking", "0002_analytics_covering_index"),
     ]
 
-    operations = [
-        AddIndexConcurrentlyOnPostgreSQL(
-            model_name="carttrackingevent",
-            index=models.Index(fields=FIELDS, include=NEW_INCLUDE, name="idx_store_created_titles"),
-        ),
-        RemoveIndexConcurrentlyOnPostgreSQL(
-            model_name="carttrackingevent",
-            name="idx_store_created",
-        ),
-        migrations.RenameIndex(
-            model_name="carttrackingevent",
-            new_name="idx_store_created",
-            old_name="idx_store_created_titles",
-        ),
-    ]
+    operations = index_replace_concurrently(
+        model_name="carttrackingevent",
+        index=models.Index(fields=FIELDS, include=NEW_INCLUDE, name="idx_store_created"),
+        temporary_name="idx_store_created_titles",
+    )
