@@ -19,6 +19,10 @@ from carts.models import Store
 
 logger = logging.getLogger("notifications.caps")
 
+# A day's counter outlives its UTC day by an hour (clock skew between hosts, a sweep crossing
+# midnight), then expires.
+DAY_KEY_SECONDS = int(timedelta(days=1, hours=1).total_seconds())
+
 
 def _day_key(store: Store | int, channel: str, now: datetime) -> str:
     store_id = getattr(store, "pk", store)
@@ -34,7 +38,7 @@ def store_message_budget_take(*, store: Store, channel: str, now: datetime | Non
     now = now or datetime.now(UTC)
     key = _day_key(store, channel, now)
     try:
-        cache.add(key, 0, timeout=int(timedelta(days=1, hours=1).total_seconds()))
+        cache.add(key, 0, timeout=DAY_KEY_SECONDS)
         count = cache.incr(key)
     except Exception as exc:
         logger.warning("message budget unavailable", extra={"channel": channel, "error_type": type(exc).__name__})
@@ -59,7 +63,7 @@ def store_message_budget_take_many(*, store_id: int, channel: str, count: int, n
     now = now or datetime.now(UTC)
     key = _day_key(store_id, channel, now)
     try:
-        cache.add(key, 0, timeout=int(timedelta(days=1, hours=1).total_seconds()))
+        cache.add(key, 0, timeout=DAY_KEY_SECONDS)
         total = cache.incr(key, count)
         over = _over_budget(count=count, total=total, limit=limit, channel=channel)
         if over:
@@ -95,14 +99,13 @@ def store_message_budget_take_batch(*, wanted: dict, now: datetime | None = None
             key: store_message_budget_take_many(store_id=key[0], channel=key[1], count=count, now=now)
             for key, count in wanted.items()
         }
-    timeout = int(timedelta(days=1, hours=1).total_seconds())
     keys = {key: cache.client.make_key(_day_key(key[0], key[1], now)) for key in wanted}
     granted = {}
     try:
         pipeline = redis_client(write=True).pipeline(transaction=True)
         for key, count in wanted.items():
             # The same integer encoding as cache.add(key, 0): cache.get() reads it back.
-            pipeline.set(keys[key], 0, ex=timeout, nx=True)
+            pipeline.set(keys[key], 0, ex=DAY_KEY_SECONDS, nx=True)
             pipeline.incrby(keys[key], count)
         totals = pipeline.execute()[1::2]
         give_back = redis_client(write=True).pipeline(transaction=False)
