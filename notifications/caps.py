@@ -50,7 +50,9 @@ def store_message_budget_take(*, store: Store, channel: str, now: datetime | Non
     return True
 
 
-def store_message_budget_take_many(*, store_id: int, channel: str, count: int, now: datetime | None = None) -> int:
+def store_message_budget_take_many(
+    *, store_id: int, channel: str, count: int, now: datetime | None = None, announce: bool = True
+) -> int:
     """Takes up to `count` messages of `channel` from the store's budget for today in one Redis
     round trip (INCRBY), gives back at once what is over the budget, and returns how many were
     granted (0 when the budget cannot be counted). Give back unused ones with
@@ -65,7 +67,7 @@ def store_message_budget_take_many(*, store_id: int, channel: str, count: int, n
     try:
         cache.add(key, 0, timeout=DAY_KEY_SECONDS)
         total = cache.incr(key, count)
-        over = _over_budget(count=count, total=total, limit=limit, channel=channel)
+        over = _over_budget(count=count, total=total, limit=limit, channel=channel, announce=announce)
         if over:
             cache.decr(key, over)
     except Exception as exc:
@@ -74,20 +76,21 @@ def store_message_budget_take_many(*, store_id: int, channel: str, count: int, n
     return count - over
 
 
-def _over_budget(*, count: int, total: int, limit: int, channel: str) -> int:
+def _over_budget(*, count: int, total: int, limit: int, channel: str, announce: bool = True) -> int:
     """How many of `count` messages just taken (the day's count now `total`) are over `limit`,
-    to give back at once; the call that spends the budget says so in the log."""
+    to give back at once; the call that spends the budget says so in the log (`announce`)."""
     over = min(count, max(0, total - limit))
-    if over and total - count <= limit:
+    if announce and over and total - count <= limit:
         logger.warning("store daily message budget spent", extra={"channel": channel, "limit": limit})
     return over
 
 
-def store_message_budget_take_batch(*, wanted: dict, now: datetime | None = None) -> dict:
+def store_message_budget_take_batch(*, wanted: dict, now: datetime | None = None, announce: bool = True) -> dict:
     """`store_message_budget_take_many` for several (store id, channel) keys at once: how many
     each was granted (0 for all when the budget cannot be counted). On Redis, one round trip for
     every key (a MULTI of SET NX and INCRBY per key), and one more only when some key went over
-    its budget; on another cache backend, one `store_message_budget_take_many` per key."""
+    its budget; on another cache backend, one `store_message_budget_take_many` per key.
+    `announce=False`: a take that may be given back and taken again does not log the spent budget."""
     wanted = {key: count for key, count in wanted.items() if count > 0}
     limit = getattr(settings, "MESSAGES_PER_STORE_PER_DAY", 0)
     if limit <= 0 or not wanted:
@@ -96,7 +99,9 @@ def store_message_budget_take_batch(*, wanted: dict, now: datetime | None = None
     redis_client = getattr(getattr(cache, "client", None), "get_client", None)
     if redis_client is None:
         return {
-            key: store_message_budget_take_many(store_id=key[0], channel=key[1], count=count, now=now)
+            key: store_message_budget_take_many(
+                store_id=key[0], channel=key[1], count=count, now=now, announce=announce
+            )
             for key, count in wanted.items()
         }
     keys = {key: cache.client.make_key(_day_key(key[0], key[1], now)) for key in wanted}
@@ -110,7 +115,7 @@ def store_message_budget_take_batch(*, wanted: dict, now: datetime | None = None
         totals = pipeline.execute()[1::2]
         give_back = redis_client(write=True).pipeline(transaction=False)
         for (key, count), total in zip(wanted.items(), totals, strict=True):
-            over = _over_budget(count=count, total=total, limit=limit, channel=key[1])
+            over = _over_budget(count=count, total=total, limit=limit, channel=key[1], announce=announce)
             if over:
                 give_back.decrby(keys[key], over)
             granted[key] = count - over

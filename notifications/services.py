@@ -26,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -291,6 +292,7 @@ def sweep_run(
                 summary.next_cursor = links.cursor_encode(after=position[1], at=position[0])
                 break
         if previous is not None:
+            _claim_settle(previous, summary=summary, now=now)
             previous.hand_over()
     summary.duration_seconds = round(time.monotonic() - started, 3)
     logger.info(
@@ -684,38 +686,74 @@ def _batch_process(
                 summary.second_sent += 1
         return previous
 
-    candidates, granted = _within_store_budget(candidates=candidates, now=now, summary=summary)
-    claim = claims.submit(candidates=candidates, holdouts=holdouts, now=now)
-    if previous is not None:
-        # The previous batch's messages are handed over once its claim is committed (which
-        # overlapped this batch's work), before this batch's claim can fail.
+    settle_previous = None
+    if previous is not None and claims.concurrent:
+        settle_previous = partial(_claim_settle, previous, summary=summary, now=now)
+    candidates, granted = _within_store_budget(
+        candidates=candidates,
+        now=now,
+        summary=summary,
+        before_retake=settle_previous,
+        previous_granted=previous.granted if settle_previous is not None else None,
+    )
+    claim = claims.submit(after=previous, candidates=candidates, holdouts=holdouts, now=now)
+    claim.granted = granted
+    if settle_previous is not None:
+        # The previous batch is settled while this batch's claim runs, and its messages are
+        # handed over once it is committed, before this batch's claim can fail.
+        settle_previous()
         previous.hand_over()
+    if not claims.concurrent:
+        _claim_settle(claim, summary=summary, now=now)
+    return claim
+
+
+def _claim_settle(claim: "_PendingClaim", *, summary: SweepSummary, now: datetime) -> None:
+    """Once the batch's claim is decided: what the frequency cap held back is counted, and the
+    budget taken for messages that were not claimed (capped, or claimed by another sweep) goes
+    back, one Redis call per (store, channel) that had any, not one per message. Once per claim."""
+    if claim.settled:
+        return
+    claim.settled = True
     outcome = claim.decided()
     for candidate in outcome.capped:
         summary.skip("frequency_cap")
         SWEEP_RESULTS.labels(str(candidate.stage), candidate.channel, "frequency_cap").inc()
-    # The budget taken for messages that were not claimed (capped, or claimed by another sweep)
-    # goes back: one Redis call per (store, channel) that had any, not one per message.
     used: dict = {}
     for _, _, store_id, channel_name in outcome.claimed:
         used[(store_id, channel_name)] = used.get((store_id, channel_name), 0) + 1
-    for (store_id, channel_name), count in granted.items():
+    for (store_id, channel_name), count in claim.granted.items():
         store_message_budget_return(
             store_id=store_id, channel=channel_name, count=count - used.get((store_id, channel_name), 0), now=now
         )
     summary.claimed += len(outcome.claimed)
-    return claim
 
 
-def _within_store_budget(*, candidates: list[_Candidate], now: datetime, summary: SweepSummary):
+def _within_store_budget(
+    *, candidates: list[_Candidate], now: datetime, summary: SweepSummary, before_retake=None, previous_granted=None
+):
     """The store's daily budget per channel (MESSAGES_PER_STORE_PER_DAY, notifications/caps.py),
     taken once per (store, channel) and batch: a message over it is not claimed and stays due, so
     it goes out on a later day. Returns the candidates within the budget and what was granted per
-    (store, channel), so that what is not claimed can be given back."""
+    (store, channel), so that what is not claimed can be given back.
+
+    `before_retake`: the previous batch, granted `previous_granted`, may still give back some of
+    it (its claim is not decided yet). The budget is taken at once; only when that falls short of
+    what is wanted for a (store, channel) the previous batch was granted some of is it all given
+    back and, once `before_retake()` has let the previous batch give back what it did not use,
+    taken again: each batch is granted what it would be granted one after the other."""
     groups: dict = {}
     for candidate in candidates:
         groups.setdefault((candidate.store_id, candidate.channel), []).append(candidate)
-    granted = store_message_budget_take_batch(wanted={key: len(group) for key, group in groups.items()}, now=now)
+    wanted = {key: len(group) for key, group in groups.items()}
+    granted = store_message_budget_take_batch(wanted=wanted, now=now, announce=before_retake is None)
+    if before_retake is not None and any(
+        granted.get(key, 0) < count and previous_granted.get(key, 0) > 0 for key, count in wanted.items()
+    ):
+        for (store_id, channel_name), count in granted.items():
+            store_message_budget_return(store_id=store_id, channel=channel_name, count=count, now=now)
+        before_retake()
+        granted = store_message_budget_take_batch(wanted=wanted, now=now)
     allowed = []
     for key, group in groups.items():
         count = granted.get(key, 0)
@@ -838,13 +876,15 @@ class _ClaimOutcome:
     capped: list  # the candidates the frequency cap held back
 
 
-def _claim(*, candidates, holdouts, now, before_commit=None) -> _ClaimOutcome:
+def _claim(*, candidates, holdouts, now, before_commit=None, before_lock=None, on_locked=None) -> _ClaimOutcome:
     """Claims the batch's messages (status `scheduled`), set-based, in one short transaction.
 
     Recipients are locked (transaction advisory locks, in a fixed order) while the frequency cap
     is checked and the claims are written, so two sweeps cannot both pass the cap for one
     customer; the unique (cart, stage, channel) makes a message claimable once.
-    `before_commit(outcome)` is called with the outcome before the transaction commits."""
+    `before_commit(outcome)` is called with the outcome before the transaction commits;
+    `before_lock()` right before the recipients are locked, `on_locked()` once they are (or once
+    there is nothing to lock)."""
     claimed: list[tuple] = []
     capped: list[_Candidate] = []
     with transaction.atomic(), prepared_cursor() as cursor:
@@ -858,6 +898,8 @@ def _claim(*, candidates, holdouts, now, before_commit=None) -> _ClaimOutcome:
             }
             cursor.execute(HOLDOUT_MESSAGES_SQL, params)
             cursor.execute(HOLDOUT_OUTCOMES_SQL, params)
+        if before_lock is not None:
+            before_lock()
         if candidates:
             lock_keys = sorted({f"{c.store_id}:{c.channel}:{c.recipient_hash}" for c in candidates})
             cursor.execute(
@@ -865,6 +907,9 @@ def _claim(*, candidates, holdouts, now, before_commit=None) -> _ClaimOutcome:
                 "FROM unnest(string_to_array(%s, ',')) AS t(k)",
                 [_csv(lock_keys)],
             )
+        if on_locked is not None:
+            on_locked()
+        if candidates:
             allowed, capped = _apply_cap(candidates=candidates, recent=_recent_recipients(candidates, now))
             new = [c for c in allowed if c.retry_message_id is None]
             retries = [c.retry_message_id for c in allowed if c.retry_message_id is not None]
@@ -895,13 +940,18 @@ def _claim(*, candidates, holdouts, now, before_commit=None) -> _ClaimOutcome:
 
 class _PendingClaim:
     """A batch's claim: `decided()` waits for what it claimed (known before its commit),
-    `hand_over()` waits for the commit and gives the claimed ids on (once)."""
+    `hand_over()` waits for the commit and gives the claimed ids on (once). `locked` is done once
+    its recipients are locked; `granted` is the budget its batch took, `settled` whether what it
+    did not use was given back (`_claim_settle`)."""
 
-    def __init__(self, *, decided: Future, committed: Future, hand_over):
+    def __init__(self, *, decided: Future, committed: Future, locked: Future, hand_over):
         self._decided = decided
         self._committed = committed
+        self.locked = locked
         self._hand_over = hand_over
         self._handed = False
+        self.granted: dict = {}
+        self.settled = False
 
     def decided(self) -> _ClaimOutcome:
         return self._decided.result()
@@ -916,12 +966,18 @@ class _PendingClaim:
 
 class _ClaimWorkers:
     """Where the claims run. With `concurrent`, on two worker threads in turn, each with a
-    connection of its own, so that one batch's COMMIT (where the deferred foreign-key checks of its
-    rows run) and hand-over overlap the next batch's scan, decisions and claim. Nothing is
-    decided differently: batches hold disjoint carts, the store budget is taken only after the
-    previous batch gave back what it did not use, and a recipient still locked by the previous
-    batch's uncommitted claim is waited for, so the frequency cap then sees that claim. Without
-    `concurrent`, each claim runs on the caller's connection and is committed at once.
+    connection of its own, so that a batch's claim runs while the previous batch's claim
+    finishes and commits (its COMMIT carries the deferred foreign-key checks of its rows) and
+    while the next batch is scanned and decided. Nothing is decided differently:
+    - batches hold disjoint carts;
+    - a claim locks its recipients only once the previous batch's claim has locked its own
+      (`after`), and a recipient the previous claim still holds is waited for until it commits,
+      so the frequency cap then sees that claim, as if the claims had run one after the other;
+    - a claim commits only once the previous one is decided: when that one failed, it is rolled
+      back, so a failed sweep leaves no claim behind that it did not hand over;
+    - the store budget a batch takes before the previous batch gave back what it did not use is
+      taken again after that, whenever it fell short (`_within_store_budget`).
+    Without `concurrent`, each claim runs on the caller's connection and is committed at once.
 
     The workers' connections get the caller's execute wrappers and are closed by `close()`."""
 
@@ -932,33 +988,46 @@ class _ClaimWorkers:
         self._executors: list[ThreadPoolExecutor] = []
         self._turn = 0
 
-    def submit(self, **claim) -> _PendingClaim:
+    def submit(self, *, after: _PendingClaim | None = None, **claim) -> _PendingClaim:
         decided: Future = Future()
+        locked: Future = Future()
         if not self.concurrent:
             committed: Future = Future()
             decided.set_result(_claim(**claim))
+            locked.set_result(None)
             committed.set_result(None)
-            return _PendingClaim(decided=decided, committed=committed, hand_over=self._hand_over)
-        if not self._executors:
-            self._executors = [
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sweep-claim-{i}") for i in range(2)
-            ]
-            for executor in self._executors:
-                executor.submit(_jit_off_here)
-        executor = self._executors[self._turn % len(self._executors)]
-        self._turn += 1
-        committed = executor.submit(self._run, decided, claim)
-        return _PendingClaim(decided=decided, committed=committed, hand_over=self._hand_over)
+        else:
+            if not self._executors:
+                self._executors = [
+                    ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sweep-claim-{i}") for i in range(2)
+                ]
+                for executor in self._executors:
+                    executor.submit(_jit_off_here)
+            executor = self._executors[self._turn % len(self._executors)]
+            self._turn += 1
+            committed = executor.submit(self._run, decided, locked, after, claim)
+        return _PendingClaim(decided=decided, committed=committed, locked=locked, hand_over=self._hand_over)
 
-    def _run(self, decided: Future, claim: dict) -> None:
+    def _run(self, decided: Future, locked: Future, after: _PendingClaim | None, claim: dict) -> None:
+        def before_commit(outcome: _ClaimOutcome) -> None:
+            if after is not None:
+                after.decided()  # the previous claim failed: this one is rolled back, not handed over
+            decided.set_result(outcome)
+
         try:
             with ExitStack() as stack:
                 for wrapper in self._wrappers:
                     stack.enter_context(connection.execute_wrapper(wrapper))
-                _claim(**claim, before_commit=decided.set_result)
+                _claim(
+                    **claim,
+                    before_commit=before_commit,
+                    before_lock=after.locked.result if after is not None else None,
+                    on_locked=lambda: locked.set_result(None),
+                )
         except BaseException as exc:
-            if not decided.done():
-                decided.set_exception(exc)
+            for future in (decided, locked):
+                if not future.done():
+                    future.set_exception(exc)
             raise
 
     def close(self) -> None:

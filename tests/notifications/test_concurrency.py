@@ -222,10 +222,9 @@ def test_a_claim_only_sweep_hands_over_each_batch_once_committed_and_closes_its_
         return real_claim(**kwargs, before_commit=decided)
 
     monkeypatch.setattr(services, "_claim", slow_commit_claim)
-    due_cart(hours=30, email="same@example.com", phone="")
+    first = due_cart(hours=30, email="same@example.com", phone="")
     due_cart(hours=29, email="Same@Example.com", phone="")
-    for i in range(3):
-        due_cart(hours=28 - i, email=f"claim-only-{i}@example.com", phone="")
+    others = [due_cart(hours=28 - i, email=f"claim-only-{i}@example.com", phone="") for i in range(3)]
     handed: list[tuple[list[int], int]] = []  # each batch's ids, and how many of them are committed
 
     def on_claimed(message_ids):
@@ -243,16 +242,108 @@ def test_a_claim_only_sweep_hands_over_each_batch_once_committed_and_closes_its_
     summary = sweep_run(now=now, batch_size=1, enable_whatsapp=False, deliver=False, on_claimed=on_claimed)
 
     # then the second cart of the customer is held back by the cap, the first batch's claim
-    # being seen; every claimed batch was handed over once, in order, after its commit
+    # being seen; every claimed batch was handed over once, in the batches' order, after its commit
     assert (summary.batches, summary.claimed, summary.skipped_by_reason) == (5, 4, {"frequency_cap": 1})
     assert [len(ids) for ids, _ in handed] == [1, 1, 1, 1]
     assert all(committed == len(ids) for ids, committed in handed)
-    assert [ids[0] for ids, _ in handed] == sorted(ReminderMessage.objects.values_list("id", flat=True))
+    cart_of = dict(ReminderMessage.objects.values_list("id", "cart_id"))
+    assert [cart_of[ids[0]] for ids, _ in handed] == [first.id] + [cart.id for cart in others]
     assert not any(thread.name.startswith(("sweep-scan", "sweep-claim")) for thread in threading.enumerate())
     deadline = time.monotonic() + 2
     while backends() != before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert backends() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_only_sweep_locks_each_batch_s_recipients_after_the_batch_before_it(due_cart, now, monkeypatch):
+    # given two due carts of one customer in consecutive batches, and a first batch whose claim
+    # starts only once the second batch's claim (on the other worker) has started, and a while after
+    from notifications import services
+
+    older = due_cart(hours=30, email="twice@example.com", phone="")
+    newer = due_cart(hours=29, email="twice@example.com", phone="")
+    real_claim, second_started = services._claim, threading.Event()
+
+    def first_batch_late(**kwargs):
+        if any(candidate.cart_id == str(older.id) for candidate in kwargs["candidates"]):
+            second_started.wait(timeout=5)
+            time.sleep(0.2)
+        else:
+            second_started.set()
+        return real_claim(**kwargs)
+
+    monkeypatch.setattr(services, "_claim", first_batch_late)
+
+    # when the sweep only claims, a batch of one cart at a time
+    summary = sweep_run(now=now, batch_size=1, enable_whatsapp=False, deliver=False, on_claimed=lambda ids: None)
+
+    # then the older cart's batch got the message, as if the claims had run one after the other
+    assert (summary.claimed, summary.skipped_by_reason) == (1, {"frequency_cap": 1})
+    assert list(ReminderMessage.objects.values_list("cart_id", flat=True)) == [older.id]
+    assert ReminderMessage.objects.filter(cart=newer).count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_only_sweep_grants_a_batch_the_budget_the_batch_before_it_gave_back(
+    due_cart, now, monkeypatch, settings, caplog
+):
+    # given a budget of 2 messages a day, a first batch of two carts of one customer (one of them
+    # capped, so one message of its budget goes back) whose claim is slow, and a second batch of
+    # two other customers, which takes its budget before the first batch has given any back
+    from notifications import services
+
+    settings.MESSAGES_PER_STORE_PER_DAY = 2
+    first = due_cart(hours=30, email="ann@example.com", phone="")
+    due_cart(hours=29.5, email="ann@example.com", phone="")
+    second = due_cart(hours=29, email="bob@example.com", phone="")
+    due_cart(hours=28.5, email="cid@example.com", phone="")
+    real_claim = services._claim
+
+    def first_batch_slow(**kwargs):
+        if any(candidate.cart_id == str(first.id) for candidate in kwargs["candidates"]):
+            time.sleep(0.3)
+        return real_claim(**kwargs)
+
+    monkeypatch.setattr(services, "_claim", first_batch_slow)
+
+    # when the sweep only claims, in batches of two
+    with caplog.at_level("WARNING", logger="notifications"):
+        summary = sweep_run(now=now, batch_size=2, enable_whatsapp=False, deliver=False, on_claimed=lambda ids: None)
+
+    # then the second batch got the message the first gave back, and only one: the budget is spent
+    # once, and said so once
+    assert (summary.claimed, summary.skipped_by_reason) == (2, {"frequency_cap": 1, "store_daily_cap": 1})
+    assert sorted(ReminderMessage.objects.values_list("cart_id", flat=True)) == sorted([first.id, second.id])
+    assert [r.getMessage() for r in caplog.records].count("store daily message budget spent") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_only_sweep_whose_claim_fails_leaves_no_claim_it_did_not_hand_over(due_cart, now, monkeypatch):
+    # given three due carts in batches of one, and the second batch's claim failing (slowly) once
+    # its recipients are locked, while the third batch's claim runs on the other worker
+    from notifications import services
+
+    carts = [due_cart(hours=30 - i, email=f"fails-{i}@example.com", phone="") for i in range(3)]
+    real_recent = services._recent_recipients
+
+    def recent_failing_for_the_second(candidates, now):
+        if any(candidate.cart_id == str(carts[1].id) for candidate in candidates):
+            time.sleep(0.3)
+            raise RuntimeError("database went away")
+        return real_recent(candidates, now)
+
+    monkeypatch.setattr(services, "_recent_recipients", recent_failing_for_the_second)
+    handed: list[list[int]] = []
+
+    # when the sweep only claims
+    with pytest.raises(RuntimeError, match="database went away"):
+        sweep_run(now=now, batch_size=1, enable_whatsapp=False, deliver=False, on_claimed=handed.append)
+
+    # then the first batch was claimed and handed over, and nothing else was claimed
+    assert list(ReminderMessage.objects.values_list("cart_id", flat=True)) == [carts[0].id]
+    assert handed == [list(ReminderMessage.objects.values_list("id", flat=True))]
+    assert not any(thread.name.startswith(("sweep-scan", "sweep-claim")) for thread in threading.enumerate())
 
 
 @pytest.mark.django_db(transaction=True)
