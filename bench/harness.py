@@ -1103,16 +1103,22 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
     output = Path(args.output) if args.output else (WORK / "RESULTS-smoke.md" if args.smoke else BENCH / "RESULTS.md")
+    previous_path = WORK / f"results-{profile.name}.json"
+    if args.merge and not only:
+        parser.error("--merge folds the benchmarks named with --only into the last run's figures: name them")
+    if (args.merge or args.render) and not previous_path.exists():
+        # Not a subset written over the whole results: there is nothing here to fold it into.
+        option = "--merge" if args.merge else "--render"
+        parser.error(f"{option} needs the last run's figures, {previous_path}: there are none")
     if args.render:
-        results = json.loads((WORK / f"results-{profile.name}.json").read_text())
+        results = json.loads(previous_path.read_text())
         output.write_text(render(results, TARGETS, only))
         log(f"wrote {output} from bench/.work/results-{profile.name}.json")
         return 0
     ensure_tools()
     bench = Bench(profile, only, args.keep)
     bench.output = output
-    previous_path = WORK / f"results-{profile.name}.json"
-    previous = json.loads(previous_path.read_text()) if args.merge and previous_path.exists() else None
+    previous = json.loads(previous_path.read_text()) if args.merge else None
     if args.deadline:
         hours, minutes = (int(part) for part in args.deadline.split(":"))
         bench.deadline = dt.datetime.now(dt.UTC).replace(hour=hours, minute=minutes, second=0, microsecond=0)

@@ -4,6 +4,7 @@ Benchmarks are not timed tests: this proves the harness still builds its data, s
 servers, loads them and reports every benchmark, not that any number is good.
 """
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -38,3 +39,31 @@ def test_bench_smoke_run_reports_every_benchmark(tmp_path):
         TITLES.values()
     )
     assert not [row for row in rows if "| not run |" in row]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--merge", "--only", "sweep"], "needs the last run's figures"),
+        (["--render"], "needs the last run's figures"),
+        (["--merge"], "name them"),
+    ],
+)
+def test_bench_refuses_to_merge_or_render_without_the_last_run(tmp_path, arguments, message):
+    # given a work folder without any earlier run, and the results file it would write
+    results = tmp_path / "RESULTS.md"
+
+    # when a re-run is to be folded into the last run's figures, or those figures rendered
+    completed = subprocess.run(
+        [str(ROOT / "bench" / "run"), *arguments, "--output", str(results)],
+        cwd=ROOT,
+        env={**os.environ, "BENCH_WORK": str(tmp_path / "work")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    # then it stops before running anything and says why, and writes nothing
+    assert completed.returncode == 2
+    assert message in completed.stderr
+    assert not results.exists()
