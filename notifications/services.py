@@ -26,7 +26,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -607,9 +606,11 @@ def _batch_process(
     *, page: _ScanPage, channels, now, second, gap, summary: SweepSummary, claims, previous
 ) -> "_PendingClaim | None":
     """Decides, per scanned cart and channel, what is due, and claims it (`claims.submit`);
-    returns the pending claim (its `hand_over()` gives the claimed ids on once they are
-    committed), None when nothing was claimed. `previous`: the last batch's pending claim, handed
-    over here once this batch's claim is under way."""
+    returns this batch's pending claim (its `hand_over()` gives the claimed ids on once they are
+    committed), or `previous` when there was nothing to decide or only to count (dry run).
+    `previous`: the last batch's pending claim. With concurrent claims it is settled
+    (`_claim_settle`) and handed over here once this batch's claim is under way; otherwise this
+    batch's claim is settled at once and the caller hands it over."""
     rows, existing, hashes, suppressed = page.rows, page.existing, page.hashes, page.suppressed
     if not rows:
         return previous
@@ -686,24 +687,16 @@ def _batch_process(
                 summary.second_sent += 1
         return previous
 
-    settle_previous = None
-    if previous is not None and claims.concurrent:
-        settle_previous = partial(_claim_settle, previous, summary=summary, now=now)
-    candidates, granted = _within_store_budget(
-        candidates=candidates,
-        now=now,
-        summary=summary,
-        before_retake=settle_previous,
-        previous_granted=previous.granted if settle_previous is not None else None,
-    )
+    candidates, granted = _within_store_budget(candidates=candidates, now=now, summary=summary, previous=previous)
     claim = claims.submit(after=previous, candidates=candidates, holdouts=holdouts, now=now)
     claim.granted = granted
-    if settle_previous is not None:
-        # The previous batch is settled while this batch's claim runs, and its messages are
-        # handed over once it is committed, before this batch's claim can fail.
-        settle_previous()
-        previous.hand_over()
-    if not claims.concurrent:
+    if claims.concurrent:
+        if previous is not None:
+            # The previous batch is settled while this batch's claim runs, and its messages are
+            # handed over once it is committed, before this batch's claim can fail.
+            _claim_settle(previous, summary=summary, now=now)
+            previous.hand_over()
+    else:
         _claim_settle(claim, summary=summary, now=now)
     return claim
 
@@ -730,29 +723,30 @@ def _claim_settle(claim: "_PendingClaim", *, summary: SweepSummary, now: datetim
 
 
 def _within_store_budget(
-    *, candidates: list[_Candidate], now: datetime, summary: SweepSummary, before_retake=None, previous_granted=None
+    *, candidates: list[_Candidate], now: datetime, summary: SweepSummary, previous: "_PendingClaim | None" = None
 ):
     """The store's daily budget per channel (MESSAGES_PER_STORE_PER_DAY, notifications/caps.py),
     taken once per (store, channel) and batch: a message over it is not claimed and stays due, so
     it goes out on a later day. Returns the candidates within the budget and what was granted per
     (store, channel), so that what is not claimed can be given back.
 
-    `before_retake`: the previous batch, granted `previous_granted`, may still give back some of
-    it (its claim is not decided yet). The budget is taken at once; only when that falls short of
-    what is wanted for a (store, channel) the previous batch was granted some of is it all given
-    back and, once `before_retake()` has let the previous batch give back what it did not use,
-    taken again: each batch is granted what it would be granted one after the other."""
+    `previous`: the previous batch's claim, which may not have given back what it did not use yet
+    (not settled: its claim is still running). The budget is taken at once; only when that falls
+    short of what is wanted for a (store, channel) the previous batch was granted some of is it
+    all given back and, once the previous batch is settled, taken again: each batch is granted
+    what it would be granted one after the other."""
     groups: dict = {}
     for candidate in candidates:
         groups.setdefault((candidate.store_id, candidate.channel), []).append(candidate)
     wanted = {key: len(group) for key, group in groups.items()}
-    granted = store_message_budget_take_batch(wanted=wanted, now=now, announce=before_retake is None)
-    if before_retake is not None and any(
-        granted.get(key, 0) < count and previous_granted.get(key, 0) > 0 for key, count in wanted.items()
+    unsettled = previous is not None and not previous.settled
+    granted = store_message_budget_take_batch(wanted=wanted, now=now, announce=not unsettled)
+    if unsettled and any(
+        granted.get(key, 0) < count and previous.granted.get(key, 0) > 0 for key, count in wanted.items()
     ):
         for (store_id, channel_name), count in granted.items():
             store_message_budget_return(store_id=store_id, channel=channel_name, count=count, now=now)
-        before_retake()
+        _claim_settle(previous, summary=summary, now=now)
         granted = store_message_budget_take_batch(wanted=wanted, now=now)
     allowed = []
     for key, group in groups.items():
