@@ -56,7 +56,7 @@ def store_message_budget_take_many(
     """Takes up to `count` messages of `channel` from the store's budget for today in one Redis
     round trip (INCRBY), gives back at once what is over the budget, and returns how many were
     granted (0 when the budget cannot be counted). Give back unused ones with
-    `store_message_budget_return`."""
+    `store_message_budget_return_batch`."""
     limit = getattr(settings, "MESSAGES_PER_STORE_PER_DAY", 0)
     if count <= 0:
         return 0
@@ -127,14 +127,34 @@ def store_message_budget_take_batch(*, wanted: dict, now: datetime | None = None
     return granted
 
 
-def store_message_budget_return(*, store_id: int, channel: str, count: int, now: datetime | None = None) -> None:
-    """Gives back `count` messages taken but not claimed (capped, or claimed by another sweep)."""
-    if count <= 0 or getattr(settings, "MESSAGES_PER_STORE_PER_DAY", 0) <= 0:
+# KEYS: the day counters, ARGV: what each gets back. A counter that is gone (expired, or Redis
+# restarted) stays gone, as `cache.decr` leaves it: DECRBY would create it below zero, with no expiry.
+_RETURN_SCRIPT = """
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('DECRBY', key, ARGV[i]) end
+end
+return 0
+"""
+
+
+def store_message_budget_return_batch(*, returned: dict, now: datetime | None = None) -> None:
+    """Gives back, per (store id, channel), messages taken but not claimed (capped, claimed by
+    another sweep, or taken again later): one Redis round trip for all of them (on another cache
+    backend, one `decr` per key)."""
+    returned = {key: count for key, count in returned.items() if count > 0}
+    if not returned or getattr(settings, "MESSAGES_PER_STORE_PER_DAY", 0) <= 0:
         return
+    now = now or datetime.now(UTC)
     try:
-        cache.decr(_day_key(store_id, channel, now or datetime.now(UTC)), count)
+        redis_client = getattr(getattr(cache, "client", None), "get_client", None)
+        if redis_client is None:
+            for (store_id, channel), count in returned.items():
+                cache.decr(_day_key(store_id, channel, now), count)
+            return
+        keys = [cache.client.make_key(_day_key(store_id, channel, now)) for store_id, channel in returned]
+        redis_client(write=True).register_script(_RETURN_SCRIPT)(keys=keys, args=list(returned.values()))
     except Exception as exc:
-        logger.warning("message budget not returned", extra={"channel": channel, "error_type": type(exc).__name__})
+        logger.warning("message budget not returned", extra={"error_type": type(exc).__name__})
 
 
 def store_message_budget_left(*, store: Store, channel: str, now: datetime | None = None) -> int | None:

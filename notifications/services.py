@@ -41,7 +41,7 @@ from cartsite.db import prepared_cursor
 from cartsite.errors import NotFound, ValidationFailed
 from cartsite.metrics import SWEEP_RESULTS
 from notifications import links
-from notifications.caps import store_message_budget_return, store_message_budget_take_batch
+from notifications.caps import store_message_budget_return_batch, store_message_budget_take_batch
 from notifications.channels import ChannelError, Reminder, channels_enabled
 from notifications.models import ReminderMessage, Suppression, contact_hash
 
@@ -704,7 +704,7 @@ def _batch_process(
 def _claim_settle(claim: "_PendingClaim", *, summary: SweepSummary, now: datetime) -> None:
     """Once the batch's claim is decided: what the frequency cap held back is counted, and the
     budget taken for messages that were not claimed (capped, or claimed by another sweep) goes
-    back, one Redis call per (store, channel) that had any, not one per message. Once per claim."""
+    back, in one Redis round trip, not one per message. Once per claim."""
     if claim.settled:
         return
     claim.settled = True
@@ -715,10 +715,9 @@ def _claim_settle(claim: "_PendingClaim", *, summary: SweepSummary, now: datetim
     used: dict = {}
     for _, _, store_id, channel_name in outcome.claimed:
         used[(store_id, channel_name)] = used.get((store_id, channel_name), 0) + 1
-    for (store_id, channel_name), count in claim.granted.items():
-        store_message_budget_return(
-            store_id=store_id, channel=channel_name, count=count - used.get((store_id, channel_name), 0), now=now
-        )
+    store_message_budget_return_batch(
+        returned={key: count - used.get(key, 0) for key, count in claim.granted.items()}, now=now
+    )
     summary.claimed += len(outcome.claimed)
 
 
@@ -744,8 +743,7 @@ def _within_store_budget(
     if unsettled and any(
         granted.get(key, 0) < count and previous.granted.get(key, 0) > 0 for key, count in wanted.items()
     ):
-        for (store_id, channel_name), count in granted.items():
-            store_message_budget_return(store_id=store_id, channel=channel_name, count=count, now=now)
+        store_message_budget_return_batch(returned=granted, now=now)
         _claim_settle(previous, summary=summary, now=now)
         granted = store_message_budget_take_batch(wanted=wanted, now=now)
     allowed = []

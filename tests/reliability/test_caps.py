@@ -8,7 +8,12 @@ from django.test import override_settings
 from carts.caps import store_cart_creation_allow, store_cart_creation_check
 from carts.models import Cart
 from cartsite.errors import RateLimited
-from notifications.caps import store_message_budget_left, store_message_budget_take
+from notifications.caps import (
+    store_message_budget_left,
+    store_message_budget_return_batch,
+    store_message_budget_take,
+    store_message_budget_take_batch,
+)
 from tests.fakes.redis_down import DEAD_REDIS
 
 HOUR_START = 1_800_000_000.0 - (1_800_000_000 % 3600)  # the start of a clock hour
@@ -82,6 +87,39 @@ def test_message_budget_is_per_store_channel_and_day(store, other_store, setting
     assert (whatsapp, other, tomorrow) == (True, True, True)
     assert store_message_budget_left(store=store, channel="email", now=today) == 0
     assert store_message_budget_left(store=store, channel="whatsapp", now=today) == 1
+
+
+def test_message_budget_given_back_in_one_batch_goes_to_the_counters_that_exist(store, other_store, settings):
+    # given a budget of 5, of which the store took 3 e-mails and 2 WhatsApp messages today and the
+    # other store 1 e-mail (its WhatsApp counter was never started)
+    settings.MESSAGES_PER_STORE_PER_DAY = 5
+    today = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    wanted = {(store.pk, "email"): 3, (store.pk, "whatsapp"): 2, (other_store.pk, "email"): 1}
+    assert store_message_budget_take_batch(wanted=wanted, now=today) == wanted
+
+    # when some are given back, nothing for one counter and one for a counter that does not exist
+    store_message_budget_return_batch(
+        returned={
+            (store.pk, "email"): 2,
+            (store.pk, "whatsapp"): 0,
+            (other_store.pk, "email"): 1,
+            (other_store.pk, "whatsapp"): 1,
+        },
+        now=today,
+    )
+
+    # then each existing counter got its own back, and the missing one was not started below zero
+    left = {
+        (s.pk, channel): store_message_budget_left(store=s, channel=channel, now=today)
+        for s in (store, other_store)
+        for channel in ("email", "whatsapp")
+    }
+    assert left == {
+        (store.pk, "email"): 4,
+        (store.pk, "whatsapp"): 3,
+        (other_store.pk, "email"): 5,
+        (other_store.pk, "whatsapp"): 5,
+    }
 
 
 def test_a_zero_message_budget_means_no_budget(store, settings):
