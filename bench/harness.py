@@ -79,6 +79,8 @@ class Profile:
     events_total: int
     probe_repeat: int
     config_duration: int
+    cpu_requests: int  # requests per in-process CPU measurement (bench/cpu_probe.py)
+    cpu_warmup: int
     configs: list = field(default_factory=list)
 
 
@@ -99,6 +101,8 @@ FULL = Profile(
     events_total=10_000_000,
     probe_repeat=5,
     config_duration=10,
+    cpu_requests=3000,
+    cpu_warmup=300,
     configs=[
         {"worker_class": "sync", "workers": 2, "threads": 1, "conn_max_age": 60},
         {"worker_class": "sync", "workers": 4, "threads": 1, "conn_max_age": 60},
@@ -127,6 +131,8 @@ SMOKE = Profile(
     events_total=20_000,
     probe_repeat=1,
     config_duration=1,
+    cpu_requests=40,
+    cpu_warmup=4,
     configs=[{"worker_class": "sync", "workers": 2, "threads": 1, "conn_max_age": 0}],
 )
 
@@ -548,10 +554,65 @@ class Bench:
                 connections=profile.connections,
                 duration=profile.short_duration,
             )
+        for name, mode in (("track", "track"), ("cart_sync", "sync")):
+            if self.wanted(name) and self.results["benchmarks"][name]["available"].get("project"):
+                self.results["benchmarks"][name]["cpu"] = self.cpu_per_request(mode, targets, available)
         for server in servers:
             self.stop(server)
         if worker is not None:
             self.stop(worker)
+
+    def cpu_per_request(self, mode: str, targets: dict, available: dict) -> dict:
+        """CPU of one request in the web process, in-process (bench/cpu_probe.py): the project,
+        the ceiling and the ceiling with the product's round trips, alternating as the loads do,
+        each run a fresh process in the environment its gunicorn workers get."""
+        plan = {"CEILING_PLAN": str(self.plan_path)}
+        apps = {
+            "project": ("cartsite.wsgi:application", {}),
+            "ceiling": ("bench.ceiling_app:application", plan),
+            "ceiling_round_trips": (
+                "bench.ceiling_app:application",
+                {**plan, "CEILING_PRODUCT_ROUND_TRIPS": "1", "CEILING_REDIS_URL": REDIS_URL},
+            ),
+        }
+        names = [name for name in apps if name in targets and available.get(name, {}).get(mode)]
+        result = {"requests": self.profile.cpu_requests, "runs": {name: [] for name in names}}
+        for round_index in range(self.profile.runs):
+            for name in names if round_index % 2 == 0 else list(reversed(names)):
+                app, extra_env = apps[name]
+                _url, key, paths, *_origin = targets[name]
+                log(f"{mode} CPU per request, {name}, run {round_index + 1}/{self.profile.runs}")
+                arguments = {
+                    "app": app,
+                    "mode": mode,
+                    "path": paths[mode],
+                    "key": key,
+                    "store": self.store["name"],
+                    "prefix": f"{self.prefix}-cpu-{name}-{round_index}",
+                    "requests": self.profile.cpu_requests,
+                    "warmup": self.profile.cpu_warmup,
+                }
+                result["runs"][name].append(self.cpu_probe(name, arguments, extra_env))
+        return result
+
+    def cpu_probe(self, name: str, arguments: dict, extra_env: dict) -> dict:
+        prometheus = WORK / f"prometheus-{self.profile.name}-cpu-{name}"
+        shutil.rmtree(prometheus, ignore_errors=True)
+        prometheus.mkdir(parents=True)
+        env = {**self.env, **extra_env, "PROMETHEUS_MULTIPROC_DIR": str(prometheus)}
+        with open(self.logs / f"cpu-{name}.log", "ab") as errors:
+            completed = subprocess.run(
+                [sys.executable, "-m", "bench.cpu_probe", json.dumps(arguments)],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                timeout=600,
+                check=False,
+            )
+        if completed.returncode != 0:
+            raise RuntimeError(f"bench.cpu_probe {name} failed; see {self.logs / f'cpu-{name}.log'}")
+        return json.loads(completed.stdout.decode().strip().splitlines()[-1])
 
     def celery_worker_if_needed(self) -> subprocess.Popen | None:
         """A Celery worker, as production runs one, when an app queues work from a request

@@ -235,6 +235,37 @@ def _http_details(name: str, result: dict, unit: str = "req/s") -> list[str]:
                 f"{sentence}: {fmt(ratio(rate[who], rate['ceiling']))} × the ceiling"
                 + (versus_project(rate[who], rate["project"]) if rate["project"] else "."),
             ]
+    return lines + _cpu_details(result.get("cpu"))
+
+
+def _cpu_details(cpu: dict | None) -> list[str]:
+    """The in-process CPU of one request in the web process (bench/cpu_probe.py)."""
+    if not cpu or not cpu["runs"].get("project"):
+        return []
+    labels = {"project": "project", "ceiling": "ceiling", "ceiling_round_trips": "ceiling + the product's round trips"}
+    lines = [
+        "",
+        f"CPU of one request in the web process, measured in-process (the WSGI application called "
+        f"{cpu['requests']:,} times in a loop in the environment of its gunicorn workers, after a warm-up; "
+        "no load generator; the database and Redis work is in their own processes, not in this figure; "
+        "median of the runs (min–max)):",
+        "",
+        "| | CPU ms per request | wall ms per request | × the ceiling's CPU | statuses |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    ceiling = median_of(cpu["runs"].get("ceiling", []), "cpu_ms")
+    for who, label in labels.items():
+        runs = cpu["runs"].get(who, [])
+        if not runs:
+            continue
+        statuses = {}
+        for run in runs:
+            for status, count in run["statuses"].items():
+                statuses[status] = statuses.get(status, 0) + count
+        lines.append(
+            f"| {label} | {spread([r['cpu_ms'] for r in runs], 3)} | {spread([r['wall_ms'] for r in runs], 3)} "
+            f"| {fmt(ratio(median_of(runs, 'cpu_ms'), ceiling), 1)} | {statuses} |"
+        )
     return lines
 
 

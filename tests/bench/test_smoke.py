@@ -4,6 +4,7 @@ Benchmarks are not timed tests: this proves the harness still builds its data, s
 servers, loads them and reports every benchmark, not that any number is good.
 """
 
+import ast
 import os
 import subprocess
 from pathlib import Path
@@ -39,6 +40,17 @@ def test_bench_smoke_run_reports_every_benchmark(tmp_path):
         TITLES.values()
     )
     assert not [row for row in rows if "| not run |" in row]
+    # and the track and sync sections say what one request costs in the web process, for the
+    # project and the ceiling, every measured request answered as under load
+    for title in ("## `POST /api/cart-tracking/track`\n", "## `POST /cart/sync`\n"):
+        section = text.split(title, 1)[1].split("\n## ", 1)[0]
+        cpu_rows = section.split("CPU of one request in the web process", 1)[1].splitlines()
+        for who in ("project", "ceiling"):
+            row = next(line for line in cpu_rows if line.startswith(f"| {who} | "))
+            cells = row.strip("| ").split(" | ")
+            assert float(cells[1].split(" ")[0]) > 0
+            statuses = ast.literal_eval(cells[4])
+            assert statuses.get("200") and all(status in ("200", "201") for status in statuses)
 
 
 @pytest.mark.parametrize(
