@@ -175,6 +175,15 @@ def _config_text(config: dict) -> str:
     return text + (", no CONN_HEALTH_CHECKS" if config.get("health_checks") is False else "")
 
 
+def _statuses_total(runs) -> dict:
+    """The answers' statuses over all runs, each with its count."""
+    statuses: dict = {}
+    for run in runs:
+        for status, count in run["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + count
+    return statuses
+
+
 def _http_details(name: str, result: dict, unit: str = "req/s") -> list[str]:
     lines = [
         f"{result['connections']} connections, {result['duration_s']} s per run; median of the runs "
@@ -203,10 +212,7 @@ def _http_details(name: str, result: dict, unit: str = "req/s") -> list[str]:
             )
         else:
             checks = f"every 2xx committed: {all(r.get('every_2xx_committed') for r in runs)}"
-        statuses = {}
-        for run in runs:
-            for status, count in run["statuses"].items():
-                statuses[status] = statuses.get(status, 0) + count
+        statuses = _statuses_total(runs)
         lines.append(
             f"| {who} | {spread([r['req_per_s'] for r in runs], 0)} | {spread([r.get('rows_per_s') for r in runs], 0)} "
             f"| {spread([r['p50_ms'] for r in runs], 2)} | {spread([r['p90_ms'] for r in runs], 2)} "
@@ -258,10 +264,7 @@ def _cpu_details(cpu: dict | None) -> list[str]:
         runs = cpu["runs"].get(who, [])
         if not runs:
             continue
-        statuses = {}
-        for run in runs:
-            for status, count in run["statuses"].items():
-                statuses[status] = statuses.get(status, 0) + count
+        statuses = _statuses_total(runs)
         lines.append(
             f"| {label} | {spread([r['cpu_ms'] for r in runs], 3)} | {spread([r['wall_ms'] for r in runs], 3)} "
             f"| {fmt(ratio(median_of(runs, 'cpu_ms'), ceiling), 1)} | {statuses} |"
