@@ -8,6 +8,7 @@ import uuid
 
 from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
+from django.http import HttpResponseBadRequest
 
 from cartsite import metrics
 from cartsite.errors import ERROR_TITLES, api_exception_handler, error_response
@@ -142,3 +143,45 @@ class BodySizeLimitMiddleware:
     @staticmethod
     def too_large(limit):
         return error_response(413, f"Request body is larger than {limit} bytes", code="PAYLOAD_TOO_LARGE")
+
+
+class NulInUrlMiddleware:
+    """Refuses a URL whose path or query string holds a NUL character (`%00`) with 400.
+
+    PostgreSQL can neither store nor compare text holding NUL: such a value reaching a query (a
+    `?productId=` filter, a session token in the path, a `?store=` of an admin page) made the
+    database refuse the statement, and the client got a 500. No identifier, filter or token of
+    this service can hold a NUL (ingestion drops it from free text, keys and tokens never have
+    one), so the URL is refused here, once for every path, before anything reads it. A NUL in a
+    header never gets this far: gunicorn answers it with 400 itself.
+    """
+
+    REASON = "Must not contain NUL characters"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        query = request.META.get("QUERY_STRING", "")
+        if "%00" in query or "\x00" in query or "\x00" in request.path:
+            return self.refused(request)
+        return self.get_response(request)
+
+    def refused(self, request):
+        field = "path"
+        if "\x00" not in request.path:
+            field = next(
+                (
+                    name.replace("\x00", "") or "query"
+                    for name, values in request.GET.lists()
+                    if "\x00" in name or any("\x00" in value for value in values)
+                ),
+                "query",
+            )
+        if not is_api_path(request.path):
+            return HttpResponseBadRequest(
+                f"Bad request: {field} must not contain a NUL character (%00).", content_type="text/plain"
+            )
+        return error_response(
+            400, f"{field} must not contain a NUL character", details={"field": field, "reason": self.REASON}
+        )

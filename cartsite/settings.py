@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "cartsite.middleware.RequestContextMiddleware",
     "cartsite.middleware.ApiErrorEnvelopeMiddleware",
     "cartsite.middleware.BodySizeLimitMiddleware",
+    "cartsite.middleware.NulInUrlMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
