@@ -241,11 +241,12 @@ def _http_details(name: str, result: dict, unit: str = "req/s") -> list[str]:
                 f"{sentence}: {fmt(ratio(rate[who], rate['ceiling']))} × the ceiling"
                 + (versus_project(rate[who], rate["project"]) if rate["project"] else "."),
             ]
-    return lines + _cpu_details(result.get("cpu"))
+    return lines + _cpu_details(result.get("cpu"), rate)
 
 
-def _cpu_details(cpu: dict | None) -> list[str]:
-    """The in-process CPU of one request in the web process (bench/cpu_probe.py)."""
+def _cpu_details(cpu: dict | None, rate: dict) -> list[str]:
+    """The in-process CPU of one request in the web process (bench/cpu_probe.py), and what it
+    says about the throughput ratio (`_cpu_fit`)."""
     if not cpu or not cpu["runs"].get("project"):
         return []
     labels = {"project": "project", "ceiling": "ceiling", "ceiling_round_trips": "ceiling + the product's round trips"}
@@ -269,7 +270,39 @@ def _cpu_details(cpu: dict | None) -> list[str]:
             f"| {label} | {spread([r['cpu_ms'] for r in runs], 3)} | {spread([r['wall_ms'] for r in runs], 3)} "
             f"| {fmt(ratio(median_of(runs, 'cpu_ms'), ceiling), 1)} | {statuses} |"
         )
-    return lines
+    cpu_ms = {who: median_of(runs, "cpu_ms") for who, runs in cpu["runs"].items()}
+    return lines + _cpu_fit(cpu_ms, rate)
+
+
+def _cpu_fit(cpu_ms: dict, rate: dict, target: float = 0.75) -> list[str]:
+    """Time per request under load against the web process's CPU per request, as a straight line
+    through the project and the ceiling (1 / req/s = fixed + slope × CPU: the fixed part is what
+    the load generator, the database, Redis and the kernel spend per request, the same for
+    both). The third server checks the line; the line says what CPU per request `target` × the
+    ceiling's throughput would take."""
+    project, ceiling = cpu_ms.get("project"), cpu_ms.get("ceiling")
+    project_rate, ceiling_rate = rate.get("project"), rate.get("ceiling")
+    if None in (project, ceiling, project_rate, ceiling_rate) or project <= ceiling:
+        return []
+    slope = (1000 / project_rate - 1000 / ceiling_rate) / (project - ceiling)
+    fixed = 1000 / ceiling_rate - slope * ceiling
+    if slope <= 0:
+        return []
+    text = (
+        f"Fitted through the project and the ceiling, 1 / req/s = {fixed:.3f} ms + {slope:.3f} × the web "
+        "process's CPU ms per request"
+    )
+    third, third_rate = cpu_ms.get("ceiling_round_trips"), rate.get("ceiling_round_trips")
+    if third is not None and third_rate:
+        predicted = 1000 / (fixed + slope * third)
+        text += f"; it predicts the third server at {predicted:,.0f} req/s (measured {third_rate:,.0f})"
+    # Below 1 × the ceiling this is always positive: the ceiling's own point lies on the line.
+    needed = (1000 / (target * ceiling_rate) - fixed) / slope
+    text += (
+        f". {target} × the ceiling ({target * ceiling_rate:,.0f} req/s) would take {needed:.3f} ms of CPU a "
+        f"request in the web process; the project spends {project:.3f}."
+    )
+    return ["", text]
 
 
 def render(results: dict, targets: dict, only: set) -> str:
