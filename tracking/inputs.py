@@ -7,8 +7,10 @@ the field and reason; the single and the bulk endpoint both use it, so the rules
 - `customerEmail` must be an e-mail address; it is stored lower-cased;
 - `productUrl` and the three image URLs must be absolute http(s) URLs of at most 2,048 characters
   (a truncated URL would point somewhere else, so a longer one is rejected, not cut);
-- free text is trimmed, NUL characters dropped (PostgreSQL cannot store them) and cut to its
-  maximum (`productTitle` 500, see `MAX_LENGTHS`);
+- free text is trimmed, NUL characters dropped (PostgreSQL cannot store them), a lone surrogate
+  (half of a character, as a storefront script cutting a string at a fixed length can leave; it
+  cannot be encoded) replaced by U+FFFD, and cut to its maximum (`productTitle` 500, see
+  `MAX_LENGTHS`): an event is kept, not refused, for a broken character;
 - `productId` / `variantId` may be strings or integers and are stored as strings;
 - `productTitle` is also cut so that it, `productId` and `sessionId` together stay within
   `INDEXED_TEXT_MAX_BYTES` of UTF-8: the analytics index carries all three, and PostgreSQL
@@ -58,6 +60,8 @@ _HTTP_URL = re.compile(
     r"^https?://(?:[^\s/?#@]*@)?(?:\[[0-9a-f:.]+\]|[^\s/?#:@\[\]]+)(?::\d{1,5})?(?:[/?#]\S*)?\Z", re.IGNORECASE
 )
 _store_name_cached = lru_cache(maxsize=1024)(store_name_normalise)
+# Half of a UTF-16 pair with no other half: JSON can carry one (an escaped \ud83d), UTF-8 cannot.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # What idx_store_created may carry of session id, product id and title together; the rest of
 # its entry (store name up to 253 bytes, id, time, flag, headers) stays under 400 bytes.
 INDEXED_TEXT_MAX_BYTES = 2200
@@ -91,6 +95,16 @@ def _invalid(field: str, reason: str, message: str | None = None) -> ValidationF
     return ValidationFailed(message or f"{field}: {reason}", field=field, reason=reason)
 
 
+def _storable(value: str) -> str:
+    """`value` without what PostgreSQL cannot take: NUL dropped, lone surrogates as U+FFFD."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    # isascii() is O(1) on a str: the common, all-ASCII value costs no search.
+    if not value.isascii():
+        value = _LONE_SURROGATE.sub("\ufffd", value)
+    return value
+
+
 def _text(field: str, value) -> str | None:
     if value is None:
         return None
@@ -100,9 +114,7 @@ def _text(field: str, value) -> str | None:
         else:
             kind = "a string or an integer" if field in IDENTIFIER_FIELDS else "a string"
             raise _invalid(field, f"Must be {kind}", f"{field} must be {kind}")
-    if "\x00" in value:
-        value = value.replace("\x00", "")
-    return value.strip() or None
+    return _storable(value).strip() or None
 
 
 def _url(field: str, value: str, limit: int) -> str:
@@ -171,8 +183,11 @@ def event_input_clean(payload) -> EventInput:
             if rule is None or value is None:
                 continue
             if type(value) is str:
+                # _storable, inline: a bulk call cleans some 10,000 values.
                 if "\x00" in value:
                     value = value.replace("\x00", "")
+                if not value.isascii():
+                    value = _LONE_SURROGATE.sub("\ufffd", value)
                 value = value.strip()
                 if not value:
                     continue

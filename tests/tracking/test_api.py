@@ -162,6 +162,36 @@ def test_nul_characters_are_dropped_and_text_trimmed(storefront_client):
     assert CartTrackingEvent.objects.get().product_title == "Shirt"
 
 
+def test_a_lone_surrogate_is_stored_as_a_replacement_character(storefront_client):
+    # given a title cut in the middle of an emoji by the storefront's script, and an id holding
+    # the other half alone: JSON carries each half as an escape, UTF-8 cannot encode either
+    body = '{"storeName": "myshop", "productTitle": "Shirt \\ud83d", "productId": "p\\udc00-1"}'
+
+    # when the event is posted
+    response = storefront_client.post(TRACK, data=body, content_type="application/json")
+
+    # then it is kept, each broken character stored as U+FFFD
+    assert response.status_code == 200
+    row = CartTrackingEvent.objects.get()
+    assert (row.product_title, row.product_id) == ("Shirt \ufffd", "p\ufffd-1")
+
+
+def test_a_broken_character_in_one_event_costs_the_batch_nothing(storefront_client):
+    # given a batch in which one event carries a lone surrogate
+    body = (
+        '{"events": [{"storeName": "myshop", "productTitle": "ok"},'
+        ' {"storeName": "myshop", "userAgent": "UA \\udfff"}]}'
+    )
+
+    # when it is posted to the bulk endpoint
+    response = storefront_client.post(BULK, data=body, content_type="application/json")
+
+    # then both events are stored
+    assert response.status_code == 200
+    assert (response.json()["data"]["accepted"], response.json()["data"]["rejected"]) == (2, [])
+    assert sorted(CartTrackingEvent.objects.values_list("user_agent", flat=True), key=str) == [None, "UA \ufffd"]
+
+
 @pytest.mark.parametrize(
     ("raw", "stored"),
     [

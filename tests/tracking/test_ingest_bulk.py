@@ -79,6 +79,7 @@ def test_copy_text_escapes_only_when_needed():
     "payload",
     [
         {"storeName": " MyShop ", "productId": 42, "productTitle": "  t\x00itle  ", "customerEmail": "A@Example.COM"},
+        {"storeName": "myshop", "productTitle": "t\ud83d", "variantId": "\udfff", "userAgent": "caf\u00e9 \U0001f600"},
         {"storeName": "myshop", "productTitle": "x" * 600, "productUrl": "https://h.example/" + "p" * 2000},
         {"sessionId": "", "storeName": "myshop", "variantId": "   ", "userAgent": None, "unknown": 1},
         {"customerEmail": "user@[192.0.2.1]", "storeName": "myshop", "clothingImageUrl": "http://[2001:db8::1]:8080/a"},
