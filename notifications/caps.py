@@ -149,7 +149,10 @@ def store_message_budget_return_batch(*, returned: dict, now: datetime | None = 
         redis_client = getattr(getattr(cache, "client", None), "get_client", None)
         if redis_client is None:
             for (store_id, channel), count in returned.items():
-                cache.decr(_day_key(store_id, channel, now), count)
+                try:
+                    cache.decr(_day_key(store_id, channel, now), count)
+                except ValueError:
+                    pass  # a counter that is gone stays gone, as on Redis; the others still get theirs
             return
         keys = [cache.client.make_key(_day_key(store_id, channel, now)) for store_id, channel in returned]
         redis_client(write=True).register_script(_RETURN_SCRIPT)(keys=keys, args=list(returned.values()))

@@ -89,21 +89,27 @@ def test_message_budget_is_per_store_channel_and_day(store, other_store, setting
     assert store_message_budget_left(store=store, channel="whatsapp", now=today) == 1
 
 
-def test_message_budget_given_back_in_one_batch_goes_to_the_counters_that_exist(store, other_store, settings):
+LOCAL_CACHE = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "caps-tests"}}
+
+
+@pytest.mark.parametrize("caches", [None, LOCAL_CACHE], ids=["redis", "another cache"])
+def test_message_budget_given_back_in_one_batch_goes_to_the_counters_that_exist(store, other_store, settings, caches):
     # given a budget of 5, of which the store took 3 e-mails and 2 WhatsApp messages today and the
-    # other store 1 e-mail (its WhatsApp counter was never started)
+    # other store 1 e-mail (its WhatsApp counter was never started), on Redis or another cache
+    if caches is not None:
+        settings.CACHES = caches
     settings.MESSAGES_PER_STORE_PER_DAY = 5
     today = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
     wanted = {(store.pk, "email"): 3, (store.pk, "whatsapp"): 2, (other_store.pk, "email"): 1}
     assert store_message_budget_take_batch(wanted=wanted, now=today) == wanted
 
-    # when some are given back, nothing for one counter and one for a counter that does not exist
+    # when some are given back, one for a counter that does not exist (first), nothing for one
     store_message_budget_return_batch(
         returned={
+            (other_store.pk, "whatsapp"): 1,
             (store.pk, "email"): 2,
             (store.pk, "whatsapp"): 0,
             (other_store.pk, "email"): 1,
-            (other_store.pk, "whatsapp"): 1,
         },
         now=today,
     )
