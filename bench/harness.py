@@ -133,7 +133,12 @@ SMOKE = Profile(
     config_duration=1,
     cpu_requests=40,
     cpu_warmup=4,
-    configs=[{"worker_class": "sync", "workers": 2, "threads": 1, "conn_max_age": 0}],
+    # A connection per request and Django's psycopg pool: the two variants whose settings differ
+    # from production's, so CI proves they still start and answer.
+    configs=[
+        {"worker_class": "sync", "workers": 2, "threads": 1, "conn_max_age": 0},
+        {"worker_class": "gthread", "workers": 1, "threads": 2, "conn_max_age": 0, "pool": True},
+    ],
 )
 
 TARGETS = {

@@ -51,6 +51,16 @@ def test_bench_smoke_run_reports_every_benchmark(tmp_path):
             assert float(cells[1].split(" ")[0]) > 0
             statuses = ast.literal_eval(cells[4])
             assert statuses.get("200") and all(status in ("200", "201") for status in statuses)
+    # and the configuration comparison measured every candidate, Django's psycopg pool included
+    configurations = text.split("## gunicorn configurations", 1)[1].split("\n## ", 1)[0]
+    config_rows = [line for line in configurations.splitlines() if line.startswith(("| sync ", "| gthread "))]
+    assert [row.split(" | ", 1)[0] for row in config_rows] == [
+        "| sync 2w, CONN_MAX_AGE=0",
+        "| gthread 1w×2t, psycopg pool of 2 per process",
+    ]
+    for row in config_rows:
+        requests_per_second = row.split(" | ")[1]
+        assert float(requests_per_second.replace(",", "")) > 0, row
 
 
 @pytest.mark.parametrize(
