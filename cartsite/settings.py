@@ -31,7 +31,7 @@ SITE_URL = env("SITE_URL", default="http://localhost:8000").rstrip("/")
 DEMO_MODE = env.bool("DEMO_MODE", default=DEBUG)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "cartsite.apps.CartsiteAdminConfig",  # django.contrib.admin with the project's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

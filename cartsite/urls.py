@@ -22,7 +22,3 @@ urlpatterns = [
 
 if settings.DEMO_MODE:
     urlpatterns.insert(0, path("demo/", include("cartsite.demo_shop")))
-
-admin.site.site_header = "cartsite"
-admin.site.site_title = "cartsite"
-admin.site.index_title = "Carts, reminders and recovered revenue"

@@ -127,6 +127,7 @@ def test_csv_export_streams_the_selected_rows(admin_client_superuser, make_cart)
 def test_admin_index_links_the_report_and_the_live_page(admin_client_superuser):
     index = admin_client_superuser.get("/admin/")
     html = index.content.decode()
+    assert "<title>Carts, reminders and recovered revenue | cartsite</title>" in html
     assert "/admin/carts/abandonedcartsreport/" in html and "/admin/carts/livecarts/" in html
     assert admin_client_superuser.get("/admin/carts/abandonedcartsreport/")["Location"] == (
         "/admin/carts/abandoned-report/"
