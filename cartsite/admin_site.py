@@ -15,6 +15,8 @@ both guards: the first is answered like any other bad filter; for the second the
 field's value (a date as a date) or, when the text is none, opens without that prefill.
 """
 
+import functools
+
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
@@ -33,10 +35,7 @@ class AdminInputGuards:
     """Mixed into every ModelAdmin by `CartsiteAdminSite.register`."""
 
     def get_changelist(self, request, **kwargs):
-        changelist = super().get_changelist(request, **kwargs)
-        if issubclass(changelist, GuardedChangeList):
-            return changelist
-        return type(changelist.__name__, (GuardedChangeList, changelist), {"__module__": changelist.__module__})
+        return _guarded_changelist(super().get_changelist(request, **kwargs))
 
     def get_changeform_initial_data(self, request):
         # Django hands the form the URL's raw text; keep a prefill only as a value of its field.
@@ -51,6 +50,14 @@ class AdminInputGuards:
             except ValidationError:
                 del initial[name]
         return initial
+
+
+@functools.cache
+def _guarded_changelist(changelist: type[ChangeList]) -> type[ChangeList]:
+    # One class per admin's ChangeList (an admin may have its own), made once, not per request.
+    if issubclass(changelist, GuardedChangeList):
+        return changelist
+    return type(changelist.__name__, (GuardedChangeList, changelist), {"__module__": changelist.__module__})
 
 
 def _prefill_value(field, value):
