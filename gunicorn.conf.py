@@ -36,7 +36,8 @@ on the same host; POST /api/cart-tracking/track, 32 connections, 10 s each, 2026
   request costs three quarters of the throughput; Django's psycopg pool gave nothing over one
   persistent connection per worker thread (2026-11-22 05:13 run: 825 against 949 req/s under
   gthread 2x4, p99 116 against 84 ms). The per-request health check (CONN_HEALTH_CHECKS) stays
-  on: a broken connection is then replaced before it fails a request. Django's `SELECT 1` measured within noise of turning it off
+  on: a broken connection is then replaced before it fails a request. Django's `SELECT 1`
+  measured within noise of turning it off
   (repeated A/B runs: 0-5 %); the project's backend now skips that round trip on a connection in
   use (a poll of its socket, cartsite/db/postgresql/base.py), so it costs less still. Workers x
   threads connections must stay below PostgreSQL's max_connections, with room for Celery and
