@@ -7,6 +7,7 @@ nothing. The partial unique constraints decide which of two racing creators wins
 """
 
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,12 @@ Status = CheckoutSession.Status
 PENDING_CONSTRAINTS = ("payments_one_pending_per_user_plan", "payments_one_pending_per_cart")
 PAID_STATUSES = ("paid", "no_payment_required")
 COMPLETING_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
+# A plan's price column holds 10 digits, 2 of them decimals.
+_PRICE = Plan._meta.get_field("price")
+PLAN_PRICE_LIMIT = Decimal(10) ** (_PRICE.max_digits - _PRICE.decimal_places)
+PLAN_CODE = re.compile(r"[-a-zA-Z0-9_]+")
+# Completed checkout sessions are kept at least a day; a hundred years is the most a run accepts.
+MAX_RETENTION_DAYS = 36_500
 # Stripe accepts expires_at between 30 minutes and 24 hours from now; keep clear of both edges.
 STRIPE_MIN_LIFETIME = timedelta(minutes=31)
 STRIPE_MAX_LIFETIME = timedelta(hours=23, minutes=59)
@@ -45,6 +52,20 @@ STRIPE_REUSE_MARGIN = timedelta(minutes=10)
 
 
 # --- plans --------------------------------------------------------------------------------
+
+
+def _plan_text_check(field: str, value: str) -> None:
+    """What the plan's column can hold: its length, and printable text (no NUL, no control
+    character, no lone surrogate). A code is a slug, as clients send it."""
+    limit = Plan._meta.get_field(field).max_length
+    if len(value) > limit:
+        raise ValidationFailed(f"{field} must be at most {limit} characters", field=field, reason="Too long")
+    if not value.isprintable():
+        raise ValidationFailed(f"{field} must be printable text", field=field, reason="Invalid characters")
+    if field == "code" and not PLAN_CODE.fullmatch(value):
+        raise ValidationFailed(
+            "code must be letters, digits, hyphens or underscores", field="code", reason="Invalid code"
+        )
 
 
 def plan_create(
@@ -62,8 +83,14 @@ def plan_create(
         price = Decimal(str(price))
     except InvalidOperation:
         raise ValidationFailed("price must be a number", field="price", reason="Invalid number")
+    if not price.is_finite():
+        raise ValidationFailed("price must be a number", field="price", reason="Invalid number")
     if price < 0 or price.as_tuple().exponent < -2:
         raise ValidationFailed("price must be ≥ 0 with at most 2 decimals", field="price", reason="Invalid price")
+    if price >= PLAN_PRICE_LIMIT:
+        raise ValidationFailed(f"price must be below {PLAN_PRICE_LIMIT:,}", field="price", reason="Invalid price")
+    for field, value in (("code", code), ("name", name), ("stripe_price_id", stripe_price_id)):
+        _plan_text_check(field, value)
     interval = {"one-off": Plan.Interval.ONE_OFF, "oneoff": Plan.Interval.ONE_OFF}.get(interval, interval)
     if interval not in Plan.Interval.values:
         raise ValidationFailed(
@@ -729,6 +756,9 @@ def checkout_sessions_cleanup(
     keyset batches. Returns how many."""
     now = now or timezone.now()
     days = settings.CHECKOUT_RETENTION_DAYS if older_than_days is None else older_than_days
+    # Zero or fewer days would delete every completed session up to now (or later).
+    if not 1 <= days <= MAX_RETENTION_DAYS:
+        raise ValidationFailed(f"days must be between 1 and {MAX_RETENTION_DAYS}", field="days", reason="Out of range")
     old = CheckoutSession.objects.filter(status=Status.COMPLETED, completed_at__lt=now - timedelta(days=days))
     deleted = 0
     last_id = None

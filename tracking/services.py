@@ -18,7 +18,7 @@ from django.utils import timezone
 from carts.auth import keyed_store_sql
 from carts.models import Store
 from cartsite.db import prepared_cursor
-from cartsite.errors import DomainError, Forbidden
+from cartsite.errors import DomainError, Forbidden, ValidationFailed
 from cartsite.logging import store_var
 from tracking.inputs import EventInput, event_input_clean
 from tracking.models import CartTrackingEvent, event_id_new, event_ids_new
@@ -26,6 +26,10 @@ from tracking.models import CartTrackingEvent, event_id_new, event_ids_new
 logger = logging.getLogger("tracking")
 
 ID_ATTEMPTS = 3
+# Retention runs: events are kept at least a day (a hundred years at most), archived in batches of
+# at most this many rows.
+MAX_RETENTION_DAYS = 36_500
+MAX_ARCHIVE_BATCH = 100_000
 STORE_MISMATCH_REASON = "Store mismatch"
 # The stored columns (the database computes generated ones itself).
 ATTNAMES = [f.attname for f in CartTrackingEvent._meta.concrete_fields if not f.generated]
@@ -355,6 +359,16 @@ def events_archive_expired(
     """
     now = now or timezone.now()
     days = settings.TRACKING_RETENTION_DAYS if retention_days is None else retention_days
+    # Zero or fewer days would archive and delete every event up to now (or later).
+    if not 1 <= days <= MAX_RETENTION_DAYS:
+        raise ValidationFailed(f"days must be between 1 and {MAX_RETENTION_DAYS}", field="days", reason="Out of range")
+    # A batch is held in memory and written as one file.
+    if not 1 <= batch_size <= MAX_ARCHIVE_BATCH:
+        raise ValidationFailed(
+            f"batch size must be between 1 and {MAX_ARCHIVE_BATCH}", field="batch_size", reason="Out of range"
+        )
+    if max_batches is not None and max_batches < 1:
+        raise ValidationFailed("max batches must be at least 1", field="max_batches", reason="Out of range")
     directory = Path(archive_dir or settings.TRACKING_ARCHIVE_DIR)
     result = RetentionResult(cutoff=now - timedelta(days=days))
     batches = 0

@@ -91,3 +91,25 @@ def test_add_staff_names_what_is_missing(store):
         run("add_staff", "MyShop", "ghost")
     with pytest.raises(CommandError, match="No store named"):
         run("add_staff", "unknown-shop", "ghost")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["add_staff", "MyShop", "bob\x00"], "must not contain a NUL character"),
+        (["add_staff", "my\udcffshop", "bob"], "is not valid UTF-8 text"),
+        (["revoke_key", "pk_\udcff"], "is not valid UTF-8 text"),
+        (["revoke_key", "pk_\x00"], "must not contain a NUL character"),
+    ],
+)
+def test_text_the_database_cannot_hold_is_a_usage_error(store, args, message):
+    # given a user who could be made staff
+    get_user_model().objects.create_user("bob")
+
+    # when a command gets a NUL, or bytes that were no UTF-8 (a lone surrogate in argv)
+    with pytest.raises(CommandError, match=message):
+        call_command(*args, stdout=StringIO())
+
+    # then nothing changed
+    assert not StoreMembership.objects.exists()
+    assert not StoreKey.objects.filter(revoked_at__isnull=False).exists()

@@ -47,11 +47,36 @@ def test_create_plan_takes_a_currency_and_defaults_to_one_off(store):
         (["nosuchshop", "x", "--name", "X", "--price", "1"], "No store named nosuchshop"),
         (["MyShop", "x", "--name", "X", "--price", "abc"], "price must be a number"),
         (["MyShop", "x", "--name", "X", "--price", "-1"], "price must be ≥ 0 with at most 2 decimals"),
+        (["MyShop", "x", "--name", "X", "--price", "nan"], "price must be a number"),
+        (["MyShop", "x", "--name", "X", "--price", "inf"], "price must be a number"),
+        (["MyShop", "x", "--name", "X", "--price", "1e400"], "price must be below 100,000,000"),
+        (["MyShop", "x", "--name", "X", "--price", "100000000"], "price must be below 100,000,000"),
+        (["MyShop", "x", "--name", "X" * 201, "--price", "1"], "name must be at most 200 characters"),
+        (["MyShop", "x", "--name", "Pro\tplan", "--price", "1"], "name must be printable text"),
+        (["MyShop", "x" * 51, "--name", "X", "--price", "1"], "code must be at most 50 characters"),
+        (
+            ["MyShop", "pro monthly", "--name", "X", "--price", "1"],
+            "code must be letters, digits, hyphens or underscores",
+        ),
+        (
+            ["MyShop", "x", "--name", "X", "--price", "1", "--stripe-price", "p" * 256],
+            "stripe_price_id must be at most",
+        ),
+        (["MyShop", "x", "--name", "Pro\x00", "--price", "1"], "must not contain a NUL character"),
+        (["MyShop", "x", "--name", "Pro \udcff", "--price", "1"], "is not valid UTF-8 text"),
     ],
 )
 def test_create_plan_errors(store, args, message):
     with pytest.raises(CommandError, match=message):
         _run("create_plan", *args)
+
+    assert not Plan.objects.exists()
+
+
+def test_create_plan_takes_the_largest_price_the_column_holds(store):
+    _run("create_plan", "MyShop", "max", "--name", "Max", "--price", "99999999.99")
+
+    assert Plan.objects.get().price == Decimal("99999999.99")
 
 
 def test_create_plan_twice_is_an_error(store):
@@ -86,3 +111,28 @@ def test_reconcile_command_summary_and_stripe_failure(fake_stripe):
     fake_stripe.fail_next(500)
     with pytest.raises(CommandError, match="Payment provider error"):
         _run("reconcile_stripe_sessions")
+
+
+@pytest.mark.parametrize("days", ["0", "-1", "99999999999999999999"])
+def test_cleanup_refuses_a_retention_that_would_delete_every_session(store, plan, days):
+    # given a session completed an hour ago
+    now = timezone.now()
+    CheckoutSession.objects.create(
+        store=store,
+        plan=plan,
+        subscription_plan="pro",
+        amount=plan.price,
+        currency="EUR",
+        user_id="u1",
+        email="u1@example.com",
+        status=CheckoutSession.Status.COMPLETED,
+        completed_at=now - timedelta(hours=1),
+        expires_at=now + timedelta(hours=1),
+    )
+
+    # when the cleanup is asked to keep no day at all (or more days than a date can count)
+    with pytest.raises(CommandError, match="days must be between 1 and 36500"):
+        _run("cleanup_checkout_sessions", "--days", days)
+
+    # then nothing is deleted
+    assert CheckoutSession.objects.count() == 1

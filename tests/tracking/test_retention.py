@@ -190,3 +190,26 @@ def test_the_command_reports_an_archive_failure(aged_events, tmp_path):
         call_command("archive_tracking_events", "--archive-dir", str(blocker / "sub"), stdout=StringIO())
 
     assert CartTrackingEvent.objects.count() == 7
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--days", "0"], "days must be between 1 and 36500"),
+        (["--days", "-30"], "days must be between 1 and 36500"),
+        (["--days", "99999999999999999999"], "days must be between 1 and 36500"),
+        (["--batch-size", "0"], "batch size must be between 1 and 100000"),
+        (["--batch-size", "99999999999999999999"], "batch size must be between 1 and 100000"),
+        (["--max-batches", "0"], "max batches must be at least 1"),
+    ],
+)
+def test_the_command_refuses_values_that_would_take_every_event_or_cannot_run(
+    aged_events, archive_dir, arguments, message
+):
+    # when the run is asked to keep no day, or for batches it cannot take
+    with pytest.raises(CommandError, match=message):
+        call_command("archive_tracking_events", *arguments, "--archive-dir", str(archive_dir), stdout=StringIO())
+
+    # then no event is archived or deleted
+    assert CartTrackingEvent.objects.count() == 7
+    assert not archive_dir.exists()

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from carts.services import store_staff_add
+from cartsite.commands import text
 from cartsite.errors import DomainError
 
 
@@ -8,8 +9,8 @@ class Command(BaseCommand):
     help = "Gives a user staff access to a store (membership); idempotent."
 
     def add_arguments(self, parser):
-        parser.add_argument("store")
-        parser.add_argument("username")
+        parser.add_argument("store", type=text)
+        parser.add_argument("username", type=text)
 
     def handle(self, *args, **options):
         try:

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from carts.services import store_key_revoke
+from cartsite.commands import text
 from cartsite.errors import DomainError
 
 
@@ -8,7 +9,7 @@ class Command(BaseCommand):
     help = "Revokes a publishable or secret key; it stops working at once."
 
     def add_arguments(self, parser):
-        parser.add_argument("key", help="The full pk_… or sk_… key")
+        parser.add_argument("key", type=text, help="The full pk_… or sk_… key")
 
     def handle(self, *args, **options):
         try:

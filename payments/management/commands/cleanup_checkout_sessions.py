@@ -1,6 +1,7 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from cartsite.errors import DomainError
 from payments.services import checkout_sessions_cleanup
 
 
@@ -12,5 +13,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         days = options["days"] if options["days"] is not None else settings.CHECKOUT_RETENTION_DAYS
-        deleted = checkout_sessions_cleanup(older_than_days=days)
+        try:
+            deleted = checkout_sessions_cleanup(older_than_days=days)
+        except DomainError as exc:
+            raise CommandError(exc.message) from exc
         self.stdout.write(f"deleted {deleted} completed checkout session(s) older than {days} days")

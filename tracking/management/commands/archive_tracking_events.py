@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from cartsite.errors import DomainError
 from tracking.services import events_archive_expired
 
 
@@ -19,8 +20,6 @@ class Command(BaseCommand):
         parser.add_argument("--max-batches", type=int, default=None, help="Stop after this many batches.")
 
     def handle(self, *args, **options):
-        if options["batch_size"] < 1:
-            raise CommandError("--batch-size must be at least 1")
         days = options["days"] if options["days"] is not None else settings.TRACKING_RETENTION_DAYS
         archive_dir = options["archive_dir"] or settings.TRACKING_ARCHIVE_DIR
         self.stdout.write(f"archiving events older than {days} days to {archive_dir}")
@@ -36,6 +35,8 @@ class Command(BaseCommand):
                 max_batches=options["max_batches"],
                 progress=progress,
             )
+        except DomainError as exc:
+            raise CommandError(exc.message) from exc
         except OSError as exc:
             raise CommandError(f"archive failed, nothing of the failed batch was deleted: {exc}")
         self.stdout.write(
