@@ -234,9 +234,20 @@ CORS_EXPOSE_HEADERS = ["x-request-id", "retry-after"]
 CORS_PREFLIGHT_MAX_AGE = 3600
 
 # --- Product rules (named settings, documented in .env.example) ---------------------------
+# Retention runs keep data at least a day (0 would delete everything up to now), a century at most.
+RETENTION_DAYS_MAX = 36_500
+
+
+def _retention_days(name: str, default: int) -> int:
+    days = env.int(name, default=default)
+    if not 1 <= days <= RETENTION_DAYS_MAX:
+        raise ImproperlyConfigured(f"{name} must be between 1 and {RETENTION_DAYS_MAX} days, not {days}.")
+    return days
+
+
 ABANDONED_AFTER_HOURS = env.float("ABANDONED_AFTER_HOURS", default=24)
 CART_LIVE_WINDOW_MINUTES = env.float("CART_LIVE_WINDOW_MINUTES", default=30)
-TRACKING_RETENTION_DAYS = env.int("TRACKING_RETENTION_DAYS", default=365)
+TRACKING_RETENTION_DAYS = _retention_days("TRACKING_RETENTION_DAYS", default=365)
 TRACKING_ARCHIVE_DIR = env("TRACKING_ARCHIVE_DIR", default=str(BASE_DIR / "var" / "archive"))
 ATTRIBUTION_WINDOW_DAYS = env.float("ATTRIBUTION_WINDOW_DAYS", default=7)
 HOLDOUT_PERCENT = env.float("HOLDOUT_PERCENT", default=0)
@@ -303,7 +314,7 @@ CHECKOUT_REMINDER_AFTER_HOURS = env.float("CHECKOUT_REMINDER_AFTER_HOURS", defau
 CHECKOUT_REMINDER_UNTIL_HOURS = env.float("CHECKOUT_REMINDER_UNTIL_HOURS", default=24)
 CHECKOUT_REMINDER_MAX_ATTEMPTS = env.int("CHECKOUT_REMINDER_MAX_ATTEMPTS", default=3)
 # Completed sessions are deleted after this many days.
-CHECKOUT_RETENTION_DAYS = env.int("CHECKOUT_RETENTION_DAYS", default=90)
+CHECKOUT_RETENTION_DAYS = _retention_days("CHECKOUT_RETENTION_DAYS", default=90)
 # Reconciliation looks this far back (Stripe retries a webhook for up to three days).
 STRIPE_RECONCILE_LOOKBACK_HOURS = env.float("STRIPE_RECONCILE_LOOKBACK_HOURS", default=72)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)

@@ -42,8 +42,6 @@ COMPLETING_EVENTS = ("checkout.session.completed", "checkout.session.async_payme
 _PRICE = Plan._meta.get_field("price")
 PLAN_PRICE_LIMIT = Decimal(10) ** (_PRICE.max_digits - _PRICE.decimal_places)
 PLAN_CODE = re.compile(r"[-a-zA-Z0-9_]+")
-# Completed checkout sessions are kept at least a day; a hundred years is the most a run accepts.
-MAX_RETENTION_DAYS = 36_500
 # Stripe accepts expires_at between 30 minutes and 24 hours from now; keep clear of both edges.
 STRIPE_MIN_LIFETIME = timedelta(minutes=31)
 STRIPE_MAX_LIFETIME = timedelta(hours=23, minutes=59)
@@ -757,8 +755,10 @@ def checkout_sessions_cleanup(
     now = now or timezone.now()
     days = settings.CHECKOUT_RETENTION_DAYS if older_than_days is None else older_than_days
     # Zero or fewer days would delete every completed session up to now (or later).
-    if not 1 <= days <= MAX_RETENTION_DAYS:
-        raise ValidationFailed(f"days must be between 1 and {MAX_RETENTION_DAYS}", field="days", reason="Out of range")
+    if not 1 <= days <= settings.RETENTION_DAYS_MAX:
+        raise ValidationFailed(
+            f"days must be between 1 and {settings.RETENTION_DAYS_MAX}", field="days", reason="Out of range"
+        )
     old = CheckoutSession.objects.filter(status=Status.COMPLETED, completed_at__lt=now - timedelta(days=days))
     deleted = 0
     last_id = None

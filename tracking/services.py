@@ -26,9 +26,7 @@ from tracking.models import CartTrackingEvent, event_id_new, event_ids_new
 logger = logging.getLogger("tracking")
 
 ID_ATTEMPTS = 3
-# Retention runs: events are kept at least a day (a hundred years at most), archived in batches of
-# at most this many rows.
-MAX_RETENTION_DAYS = 36_500
+# A retention run archives at most this many rows a batch (held in memory, written as one file).
 MAX_ARCHIVE_BATCH = 100_000
 STORE_MISMATCH_REASON = "Store mismatch"
 # The stored columns (the database computes generated ones itself).
@@ -360,9 +358,10 @@ def events_archive_expired(
     now = now or timezone.now()
     days = settings.TRACKING_RETENTION_DAYS if retention_days is None else retention_days
     # Zero or fewer days would archive and delete every event up to now (or later).
-    if not 1 <= days <= MAX_RETENTION_DAYS:
-        raise ValidationFailed(f"days must be between 1 and {MAX_RETENTION_DAYS}", field="days", reason="Out of range")
-    # A batch is held in memory and written as one file.
+    if not 1 <= days <= settings.RETENTION_DAYS_MAX:
+        raise ValidationFailed(
+            f"days must be between 1 and {settings.RETENTION_DAYS_MAX}", field="days", reason="Out of range"
+        )
     if not 1 <= batch_size <= MAX_ARCHIVE_BATCH:
         raise ValidationFailed(
             f"batch size must be between 1 and {MAX_ARCHIVE_BATCH}", field="batch_size", reason="Out of range"
