@@ -238,19 +238,31 @@ CORS_PREFLIGHT_MAX_AGE = 3600
 RETENTION_DAYS_MAX = 36_500
 
 
-def _retention_days(name: str, default: int) -> int:
-    days = env.int(name, default=default)
-    if not 1 <= days <= RETENTION_DAYS_MAX:
-        raise ImproperlyConfigured(f"{name} must be between 1 and {RETENTION_DAYS_MAX} days, not {days}.")
-    return days
+def _rule(name: str, default, *, read=env.float, at_least=None, above=None, at_most=None, above_name=""):
+    """A product rule's number, refused at startup outside its range: a wrong value would not
+    fail anywhere, it would quietly change what the product does (every cart held out, no cart
+    ever abandoned, every recovery link expired, every event deleted)."""
+    value = read(name, default=default)
+    if at_least is not None and at_most is not None:
+        valid, expected = at_least <= value <= at_most, f"between {at_least} and {at_most}"
+    elif above is not None:
+        valid, expected = (
+            value > above,
+            f"greater than {above_name} ({above})" if above_name else f"greater than {above}",
+        )
+    else:
+        valid, expected = value >= at_least, f"at least {at_least}"
+    if not valid:
+        raise ImproperlyConfigured(f"{name} must be {expected}, not {value}.")
+    return value
 
 
-ABANDONED_AFTER_HOURS = env.float("ABANDONED_AFTER_HOURS", default=24)
-CART_LIVE_WINDOW_MINUTES = env.float("CART_LIVE_WINDOW_MINUTES", default=30)
-TRACKING_RETENTION_DAYS = _retention_days("TRACKING_RETENTION_DAYS", default=365)
+ABANDONED_AFTER_HOURS = _rule("ABANDONED_AFTER_HOURS", 24, above=0)
+CART_LIVE_WINDOW_MINUTES = _rule("CART_LIVE_WINDOW_MINUTES", 30, above=0)
+TRACKING_RETENTION_DAYS = _rule("TRACKING_RETENTION_DAYS", 365, read=env.int, at_least=1, at_most=RETENTION_DAYS_MAX)
 TRACKING_ARCHIVE_DIR = env("TRACKING_ARCHIVE_DIR", default=str(BASE_DIR / "var" / "archive"))
-ATTRIBUTION_WINDOW_DAYS = env.float("ATTRIBUTION_WINDOW_DAYS", default=7)
-HOLDOUT_PERCENT = env.float("HOLDOUT_PERCENT", default=0)
+ATTRIBUTION_WINDOW_DAYS = _rule("ATTRIBUTION_WINDOW_DAYS", 7, above=0)
+HOLDOUT_PERCENT = _rule("HOLDOUT_PERCENT", 0, at_least=0, at_most=100)
 
 # --- Stripe -------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
@@ -296,27 +308,29 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- carts ---
 # Limits on what a storefront may put in one cart (each breach is a 400 naming the field).
-CART_MAX_ITEMS = env.int("CART_MAX_ITEMS", default=100)  # distinct lines per cart
-CART_MAX_ITEM_QUANTITY = env.int("CART_MAX_ITEM_QUANTITY", default=999)
-CART_MAX_ITEM_PRICE = env.int("CART_MAX_ITEM_PRICE", default=1_000_000)  # in the currency's units
-CART_MAX_TAGS_PER_ITEM = env.int("CART_MAX_TAGS_PER_ITEM", default=20)
-CART_MAX_ID_LENGTH = env.int("CART_MAX_ID_LENGTH", default=128)  # productId, variantId, tags, category
-CART_MAX_TITLE_LENGTH = env.int("CART_MAX_TITLE_LENGTH", default=255)
-CART_MAX_URL_LENGTH = env.int("CART_MAX_URL_LENGTH", default=2048)
+CART_MAX_ITEMS = _rule("CART_MAX_ITEMS", 100, read=env.int, at_least=1)  # distinct lines per cart
+CART_MAX_ITEM_QUANTITY = _rule("CART_MAX_ITEM_QUANTITY", 999, read=env.int, at_least=1)
+CART_MAX_ITEM_PRICE = _rule("CART_MAX_ITEM_PRICE", 1_000_000, read=env.int, at_least=1)  # in the currency's units
+CART_MAX_TAGS_PER_ITEM = _rule("CART_MAX_TAGS_PER_ITEM", 20, read=env.int, at_least=1)
+CART_MAX_ID_LENGTH = _rule("CART_MAX_ID_LENGTH", 128, read=env.int, at_least=1)  # productId, variantId, tags, category
+CART_MAX_TITLE_LENGTH = _rule("CART_MAX_TITLE_LENGTH", 255, read=env.int, at_least=1)
+CART_MAX_URL_LENGTH = _rule("CART_MAX_URL_LENGTH", 2048, read=env.int, at_least=1)
 # Live carts page and GET /api/carts/active: at most this many carts per answer.
-CART_LIVE_MAX_ROWS = env.int("CART_LIVE_MAX_ROWS", default=500)
+CART_LIVE_MAX_ROWS = _rule("CART_LIVE_MAX_ROWS", 500, read=env.int, at_least=1)
 
 # --- payments -----------------------------------------------------------------------------
 # A pending checkout session lives this long (seed 004: 24 h); its Stripe session never longer.
-CHECKOUT_SESSION_TTL_HOURS = env.float("CHECKOUT_SESSION_TTL_HOURS", default=24)
+CHECKOUT_SESSION_TTL_HOURS = _rule("CHECKOUT_SESSION_TTL_HOURS", 24, above=0)
 # Payment reminders: pending sessions created between these ages, with fewer attempts than this.
-CHECKOUT_REMINDER_AFTER_HOURS = env.float("CHECKOUT_REMINDER_AFTER_HOURS", default=6)
-CHECKOUT_REMINDER_UNTIL_HOURS = env.float("CHECKOUT_REMINDER_UNTIL_HOURS", default=24)
-CHECKOUT_REMINDER_MAX_ATTEMPTS = env.int("CHECKOUT_REMINDER_MAX_ATTEMPTS", default=3)
+CHECKOUT_REMINDER_AFTER_HOURS = _rule("CHECKOUT_REMINDER_AFTER_HOURS", 6, at_least=0)
+CHECKOUT_REMINDER_UNTIL_HOURS = _rule(
+    "CHECKOUT_REMINDER_UNTIL_HOURS", 24, above=CHECKOUT_REMINDER_AFTER_HOURS, above_name="CHECKOUT_REMINDER_AFTER_HOURS"
+)
+CHECKOUT_REMINDER_MAX_ATTEMPTS = _rule("CHECKOUT_REMINDER_MAX_ATTEMPTS", 3, read=env.int, at_least=0)
 # Completed sessions are deleted after this many days.
-CHECKOUT_RETENTION_DAYS = _retention_days("CHECKOUT_RETENTION_DAYS", default=90)
+CHECKOUT_RETENTION_DAYS = _rule("CHECKOUT_RETENTION_DAYS", 90, read=env.int, at_least=1, at_most=RETENTION_DAYS_MAX)
 # Reconciliation looks this far back (Stripe retries a webhook for up to three days).
-STRIPE_RECONCILE_LOOKBACK_HOURS = env.float("STRIPE_RECONCILE_LOOKBACK_HOURS", default=72)
+STRIPE_RECONCILE_LOOKBACK_HOURS = _rule("STRIPE_RECONCILE_LOOKBACK_HOURS", 72, above=0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
 STRIPE_DASHBOARD_URL = env("STRIPE_DASHBOARD_URL", default="https://dashboard.stripe.com").rstrip("/")
@@ -326,19 +340,19 @@ CHECKOUT_CANCEL_URL = env("CHECKOUT_CANCEL_URL", default=f"{SITE_URL}/payments/r
 
 # --- notifications ------------------------------------------------------------------------
 # Abandonment reminders (API.md "Abandonment notifications"); documented in docs/notifications.md.
-NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=3)
-NOTIFICATIONS_FREQUENCY_CAP_HOURS = env.float("NOTIFICATIONS_FREQUENCY_CAP_HOURS", default=24)
+NOTIFICATIONS_MAX_ATTEMPTS = _rule("NOTIFICATIONS_MAX_ATTEMPTS", 3, read=env.int, at_least=1)
+NOTIFICATIONS_FREQUENCY_CAP_HOURS = _rule("NOTIFICATIONS_FREQUENCY_CAP_HOURS", 24, at_least=0)
 # Carts idle for longer than this are no longer scanned by the sweep.
-NOTIFICATIONS_MAX_IDLE_DAYS = env.float("NOTIFICATIONS_MAX_IDLE_DAYS", default=30)
+NOTIFICATIONS_MAX_IDLE_DAYS = _rule("NOTIFICATIONS_MAX_IDLE_DAYS", 30, above=0)
 NOTIFICATIONS_SWEEP_LOCK_SECONDS = env.int("NOTIFICATIONS_SWEEP_LOCK_SECONDS", default=3600)
 # The sweep reads its next pages of carts on a second connection while it claims the current one.
 NOTIFICATIONS_SWEEP_READ_AHEAD = env.bool("NOTIFICATIONS_SWEEP_READ_AHEAD", default=True)
-RECOVERY_LINK_MAX_AGE_DAYS = env.float("RECOVERY_LINK_MAX_AGE_DAYS", default=30)
+RECOVERY_LINK_MAX_AGE_DAYS = _rule("RECOVERY_LINK_MAX_AGE_DAYS", 30, above=0)
 WHATSAPP_TIMEOUT_SECONDS = env.float("WHATSAPP_TIMEOUT_SECONDS", default=10)
 
 # --- reliability --------------------------------------------------------------------------
 # Per-store abuse caps (docs/reliability.md); 0 turns a cap off.
 # New carts per store per clock hour (carts/caps.py; Redis down: fail open).
-CARTS_PER_STORE_PER_HOUR = env.int("CARTS_PER_STORE_PER_HOUR", default=10_000)
+CARTS_PER_STORE_PER_HOUR = _rule("CARTS_PER_STORE_PER_HOUR", 10_000, read=env.int, at_least=0)
 # Reminders per store, per channel, per UTC day (notifications/caps.py; Redis down: none sent).
-MESSAGES_PER_STORE_PER_DAY = env.int("MESSAGES_PER_STORE_PER_DAY", default=5_000)
+MESSAGES_PER_STORE_PER_DAY = _rule("MESSAGES_PER_STORE_PER_DAY", 5_000, read=env.int, at_least=0)

@@ -1,4 +1,4 @@
-"""Settings the process refuses to start with (cartsite/settings.py)."""
+"""Settings the process refuses to start with (cartsite/settings.py, `_rule`)."""
 
 import os
 import subprocess
@@ -24,21 +24,39 @@ def settings_load(**env) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"),
-    [("TRACKING_RETENTION_DAYS", "0"), ("TRACKING_RETENTION_DAYS", "-7"), ("CHECKOUT_RETENTION_DAYS", "36501")],
+    ("name", "value", "expected"),
+    [
+        ("TRACKING_RETENTION_DAYS", "0", "between 1 and 36500, not 0."),
+        ("TRACKING_RETENTION_DAYS", "-7", "between 1 and 36500, not -7."),
+        ("CHECKOUT_RETENTION_DAYS", "36501", "between 1 and 36500, not 36501."),
+        ("HOLDOUT_PERCENT", "150", "between 0 and 100, not 150.0."),
+        ("ABANDONED_AFTER_HOURS", "0", "greater than 0, not 0.0."),
+        ("RECOVERY_LINK_MAX_AGE_DAYS", "-1", "greater than 0, not -1.0."),
+        ("NOTIFICATIONS_MAX_ATTEMPTS", "0", "at least 1, not 0."),
+        ("MESSAGES_PER_STORE_PER_DAY", "-5", "at least 0, not -5."),
+        ("CART_MAX_ITEMS", "0", "at least 1, not 0."),
+        ("CHECKOUT_REMINDER_UNTIL_HOURS", "3", "greater than CHECKOUT_REMINDER_AFTER_HOURS (6), not 3.0."),
+    ],
 )
-def test_a_retention_that_would_delete_everything_is_refused_at_startup(name, value):
-    # when the settings are loaded with a retention of no day at all, or past a century
+def test_a_product_rule_out_of_its_range_is_refused_at_startup(name, value, expected):
+    # when the settings are loaded with a rule that would quietly change what the product does
+    # (every event deleted, every cart held out, no cart ever abandoned, no reminder after 6 h)
     loaded = settings_load(**{name: value})
 
-    # then the process stops at once and says which setting, instead of the nightly run failing
+    # then the process stops at once and names the setting and its range
     assert loaded.returncode != 0
-    assert f"ImproperlyConfigured: {name} must be between 1 and 36500 days, not {value}." in loaded.stderr
+    assert f"ImproperlyConfigured: {name} must be {expected}" in loaded.stderr
 
 
-def test_the_retention_settings_take_a_day_and_a_century():
-    # when the settings are loaded at both ends of the range
-    loaded = settings_load(TRACKING_RETENTION_DAYS="1", CHECKOUT_RETENTION_DAYS="36500")
+def test_the_rules_take_the_ends_of_their_ranges():
+    # when the settings are loaded at the ends of the ranges (a cap of 0 turns it off)
+    loaded = settings_load(
+        TRACKING_RETENTION_DAYS="1",
+        CHECKOUT_RETENTION_DAYS="36500",
+        HOLDOUT_PERCENT="100",
+        MESSAGES_PER_STORE_PER_DAY="0",
+        CHECKOUT_REMINDER_AFTER_HOURS="0",
+    )
 
     # then they load
     assert loaded.returncode == 0, loaded.stderr[-2000:]
