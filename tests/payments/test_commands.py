@@ -86,9 +86,8 @@ def test_create_plan_twice_is_an_error(store):
         _run("create_plan", "MyShop", "pro", "--name", "Pro", "--price", "1")
 
 
-def test_job_commands_print_a_summary(store, plan):
-    now = timezone.now()
-    CheckoutSession.objects.create(
+def _session(store, plan, **fields) -> CheckoutSession:
+    return CheckoutSession.objects.create(
         store=store,
         plan=plan,
         subscription_plan="pro",
@@ -96,9 +95,13 @@ def test_job_commands_print_a_summary(store, plan):
         currency="EUR",
         user_id="u1",
         email="u1@example.com",
-        created_at=now - timedelta(hours=7),
-        expires_at=now - timedelta(minutes=1),
+        **fields,
     )
+
+
+def test_job_commands_print_a_summary(store, plan):
+    now = timezone.now()
+    _session(store, plan, created_at=now - timedelta(hours=7), expires_at=now - timedelta(minutes=1))
 
     assert _run("send_payment_reminders") == "payment reminders: 1 candidate(s), 1 sent, 0 failed"
     assert _run("expire_checkout_sessions") == "expired 1 checkout session(s)"
@@ -117,14 +120,9 @@ def test_reconcile_command_summary_and_stripe_failure(fake_stripe):
 def test_cleanup_refuses_a_retention_that_would_delete_every_session(store, plan, days):
     # given a session completed an hour ago
     now = timezone.now()
-    CheckoutSession.objects.create(
-        store=store,
-        plan=plan,
-        subscription_plan="pro",
-        amount=plan.price,
-        currency="EUR",
-        user_id="u1",
-        email="u1@example.com",
+    _session(
+        store,
+        plan,
         status=CheckoutSession.Status.COMPLETED,
         completed_at=now - timedelta(hours=1),
         expires_at=now + timedelta(hours=1),
