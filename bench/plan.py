@@ -133,12 +133,13 @@ def ceiling_plan(*, dsn: str, store) -> dict:
         + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in updated)
         + " RETURNING id, (xmax = 0) AS created"
     )
+    from cartsite import counters
     from tracking import ratelimit
 
     return {
         "dsn": dsn,
         # For CEILING_PRODUCT_ROUND_TRIPS (bench/ceiling_app.py): the product's rate-limit script.
-        "rate_limit": {"script": ratelimit._COUNT_SCRIPT, "rates": [ratelimit.rate_parse(r) for r in ratelimit.RATES]},
+        "rate_limit": {"script": counters.COUNT_SCRIPT, "rates": [ratelimit.rate_parse(r) for r in ratelimit.RATES]},
         "track": {"sql": track_sql, "values": specs, "columns": columns},
         "bulk": {"sql": bulk_sql, "values": specs, "columns": columns, "table": event_table},
         "sync": {"sql": sync_sql, "values": cart_value_specs, "columns": cart_columns, "table": Cart._meta.db_table},

@@ -1,8 +1,9 @@
 """Per-store cap on new carts (OWASP API4/API6: a script must not flood a store with carts).
 
 At most `CARTS_PER_STORE_PER_HOUR` carts created per store in each clock hour (UTC), counted in
-the shared cache (Redis) so every web process counts together. Updates of an existing cart are
-not counted: only `cart_sync` calls that insert a new open cart.
+the shared cache (Redis, one round trip: `cartsite.counters`) so every web process counts
+together. Updates of an existing cart are not counted: only `cart_sync` calls that insert a new
+open cart.
 
 Redis down: fail open (the cart is created). Keeping a storefront's cart is worth more than
 the cap, and the per-request limits (body size, items, string lengths) still hold; the skipped
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from carts.models import Store
+from cartsite.counters import window_counts
 from cartsite.errors import RateLimited
 
 logger = logging.getLogger("carts.caps")
@@ -28,21 +30,6 @@ def _window_key(store: Store, now: float) -> tuple[str, int]:
     return f"caps:carts-created:{store.pk}:{window}", (window + 1) * WINDOW_SECONDS
 
 
-def _count_creation(key: str) -> int:
-    """Adds one to the hour's count and returns it: one Redis round trip (SET … NX EX, INCR in a
-    pipeline: the key expires after its hour, and works on any Redis version). Other caches (the
-    local in-process one) count with add + incr."""
-    client = getattr(cache, "client", None)
-    if client is not None and hasattr(client, "get_client"):  # django-redis
-        redis_key = client.make_key(key)
-        pipeline = client.get_client(write=True).pipeline(transaction=False)
-        pipeline.set(redis_key, 0, ex=WINDOW_SECONDS + 60, nx=True)
-        pipeline.incr(redis_key)
-        return int(pipeline.execute()[1])
-    cache.add(key, 0, timeout=WINDOW_SECONDS + 60)
-    return cache.incr(key)
-
-
 def store_cart_creation_allow(*, store: Store, now: float | None = None) -> bool:
     """Counts one new cart of `store` in this hour and says whether it is within the cap.
 
@@ -53,7 +40,7 @@ def store_cart_creation_allow(*, store: Store, now: float | None = None) -> bool
         return True
     key, _ends = _window_key(store, time.time() if now is None else now)
     try:
-        count = _count_creation(key)
+        [count] = window_counts(cache, [key], [WINDOW_SECONDS + 60])
     except Exception as exc:  # any cache failure: cannot count, so let the cart through
         logger.warning("cart creation cap unavailable", extra={"error_type": type(exc).__name__})
         return True

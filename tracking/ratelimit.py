@@ -7,9 +7,9 @@ between them does not double the allowance.
 
 Fixed windows, as django-ratelimit counts them (same window edges: each subject's windows are
 offset by a CRC of the subject, so not every client's window ends at the same second). Every
-window is counted on each call, all of them in one Redis round trip (one Lua script: `INCR` each
-key, `EXPIRE` it when it is new). Without Redis (`REDIS_URL` unset: local runserver) the same
-counters live in Django's cache API (per process).
+window is counted on each call, all of them in one Redis round trip (`cartsite.counters`: one Lua
+script, `INCR` each key, `EXPIRE` it when it is new). Without Redis (`REDIS_URL` unset: local
+runserver) the same counters live in Django's cache API (per process).
 
 Redis down: fail open. Tracking is best-effort analytics that must never break a storefront
 (seed 001 "Notes"); the key check and body limits still apply, every skipped check is logged
@@ -27,11 +27,7 @@ from django.conf import settings
 from django.core.cache import caches
 
 from cartsite.client_ip import client_ip, rate_limit_subject
-
-try:  # only where Redis is configured
-    from django_redis.cache import RedisCache
-except ImportError:  # pragma: no cover - django-redis is a dependency
-    RedisCache = None
+from cartsite.counters import window_counts
 
 logger = logging.getLogger("tracking.ratelimit")
 
@@ -40,17 +36,6 @@ RATES = ("100/m", "1000/h")
 # A counter outlives its window by a few seconds (clock skew between hosts), as django-ratelimit's.
 EXPIRATION_FUDGE = 5
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-# KEYS: one counter per window; ARGV: each counter's time to live. Returns the counts, in order.
-_COUNT_SCRIPT = """
-local counts = {}
-for i, key in ipairs(KEYS) do
-  local count = redis.call('INCR', key)
-  if count == 1 then redis.call('EXPIRE', key, ARGV[i]) end
-  counts[i] = count
-end
-return counts
-"""
 
 
 @dataclass(frozen=True)
@@ -87,44 +72,6 @@ def _windows(subject: str, rates: tuple[str, ...], now: int) -> list[tuple[str, 
     return windows
 
 
-class _Counter:
-    """One Redis round trip for every window; the raw client of the configured django-redis cache."""
-
-    def __init__(self, cache):
-        self.cache = cache
-        self.client = cache.client.get_client(write=True)
-        self.script = self.client.register_script(_COUNT_SCRIPT)
-
-    def count(self, keys: list[str], ttls: list[int]) -> list[int]:
-        full_keys = [self.cache.make_key(key) for key in keys]
-        return [int(count) for count in self.script(keys=full_keys, args=ttls)]
-
-
-def _redis_counter(cache) -> _Counter | None:
-    if RedisCache is None or not isinstance(cache, RedisCache):
-        return None
-    # Kept on the cache object: a settings change (tests) makes a new cache, and a new client.
-    counter = getattr(cache, "_tracking_counter", None)
-    if counter is None:
-        counter = cache._tracking_counter = _Counter(cache)
-    return counter
-
-
-def _cache_count(cache, keys: list[str], ttls: list[int]) -> list[int]:
-    """The same counters through Django's cache API (LocMem when Redis is not configured)."""
-    counts = []
-    for key, ttl in zip(keys, ttls, strict=True):
-        if cache.add(key, 1, ttl):
-            counts.append(1)
-            continue
-        try:
-            counts.append(cache.incr(key))
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, ttl)
-            counts.append(1)
-    return counts
-
-
 def tracking_rate_check(request, *, rates: tuple[str, ...] | None = None, ip: str | None = None) -> LimitDecision:
     """Counts this request against every rate and says whether it is over any of them (the first
     such rate, in order, is the one reported). `ip`: the client IP, when the caller has it."""
@@ -139,8 +86,7 @@ def tracking_rate_check(request, *, rates: tuple[str, ...] | None = None, ip: st
     ttls = [window[3] for window in windows]
     try:
         cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
-        counter = _redis_counter(cache)
-        counts = counter.count(keys, ttls) if counter is not None else _cache_count(cache, keys, ttls)
+        counts = window_counts(cache, keys, ttls)
     except Exception as exc:  # any cache failure means "cannot count"
         if not getattr(settings, "RATELIMIT_FAIL_OPEN", False):
             raise

@@ -17,9 +17,14 @@ from notifications.caps import (
 from tests.fakes.redis_down import DEAD_REDIS
 
 HOUR_START = 1_800_000_000.0 - (1_800_000_000 % 3600)  # the start of a clock hour
+# The counters on a cache other than Redis (local runserver without REDIS_URL).
+LOCAL_CACHE = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "caps-tests"}}
 
 
-def test_cart_creation_is_allowed_up_to_the_hourly_cap(store, other_store, settings):
+@pytest.mark.parametrize("caches", [None, LOCAL_CACHE], ids=["redis", "another cache"])
+def test_cart_creation_is_allowed_up_to_the_hourly_cap(store, other_store, settings, caches):
+    if caches is not None:
+        settings.CACHES = caches
     settings.CARTS_PER_STORE_PER_HOUR = 3
 
     answers = [store_cart_creation_allow(store=store, now=HOUR_START + i) for i in range(5)]
@@ -87,9 +92,6 @@ def test_message_budget_is_per_store_channel_and_day(store, other_store, setting
     assert (whatsapp, other, tomorrow) == (True, True, True)
     assert store_message_budget_left(store=store, channel="email", now=today) == 0
     assert store_message_budget_left(store=store, channel="whatsapp", now=today) == 1
-
-
-LOCAL_CACHE = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "caps-tests"}}
 
 
 @pytest.mark.parametrize("caches", [None, LOCAL_CACHE], ids=["redis", "another cache"])
