@@ -21,6 +21,7 @@ from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models
 
 
 class GuardedChangeList(ChangeList):
@@ -63,8 +64,10 @@ def _guarded_changelist(changelist: type[ChangeList]) -> type[ChangeList]:
 def _prefill_value(field, value):
     """The value a form can render for `add/?<field>=<value>`; ValidationError when there is none."""
     if not field.is_relation:
-        # Dates and times as Python values: the admin's date-time widget fails on any text.
-        return field.to_python(value)
+        # Dates and times as Python values: the admin's date-time widget fails on any text. Other
+        # fields keep the text as Django passes it (a checkbox takes "true" or "on", which a
+        # BooleanField's to_python would refuse).
+        return field.to_python(value) if isinstance(field, models.DateField | models.TimeField) else value
     if field.related_model is None:  # a generic foreign key: no widget of its own
         return value
     target = field.target_field if field.many_to_one or field.one_to_one else field.related_model._meta.pk

@@ -1,6 +1,7 @@
 """Admin URLs carrying values Django's admin does not catch itself (cartsite/admin_site.py): the
 page answers as for any other bad value, never a 500."""
 
+import re
 from datetime import datetime
 
 import pytest
@@ -91,3 +92,16 @@ def test_a_date_time_prefill_is_rendered_as_a_date_or_dropped(client, superuser)
     assert 'name="started_at_0" value="2026-11-22"' in html and 'name="started_at_1" value="10:30:00"' in html
     assert undated.status_code == 200
     assert undated.context["adminform"].form.initial == {}
+
+
+def test_a_prefill_of_another_kind_of_field_reaches_the_form_as_django_passes_it(client, superuser):
+    # given a logged-in superuser
+    client.force_login(superuser)
+
+    # when the add form of a periodic task is prefilled with a name and a ticked checkbox
+    response = client.get("/admin/django_celery_beat/periodictask/add/", {"name": "nightly", "one_off": "true"})
+
+    # then both reach the form as given, and the checkbox is ticked
+    assert response.status_code == 200
+    assert response.context["adminform"].form.initial == {"name": "nightly", "one_off": "true"}
+    assert re.search(r'<input type="checkbox" name="one_off"[^>]*checked>', response.content.decode())
