@@ -5,9 +5,15 @@ Lua script: `INCR` each key, `EXPIRE` it when it is new), so every process and h
 together. Without Redis (`REDIS_URL` unset: local runserver) the same counters live in Django's
 cache API, per process. A failure is raised: each caller decides whether it fails open.
 
+Callers name the cache by its alias: `django.core.cache.cache` is a proxy, not the cache itself,
+so a test of the cache's class on it would always send the counters the slow way (two round trips
+a counter).
+
 Used by the tracking rate limit (tracking/ratelimit.py) and the per-store cap on new carts
 (carts/caps.py).
 """
+
+from django.core.cache import caches
 
 try:  # only where Redis is configured
     from django_redis.cache import RedisCache
@@ -64,8 +70,9 @@ def _cache_counts(cache, keys: list[str], ttls: list[int]) -> list[int]:
     return counts
 
 
-def window_counts(cache, keys: list[str], ttls: list[int]) -> list[int]:
-    """Adds one to each of `keys` (each expiring `ttls[i]` seconds after its first count) and
-    returns the counts, in order."""
+def window_counts(alias: str, keys: list[str], ttls: list[int]) -> list[int]:
+    """Adds one to each of `keys` in the cache named `alias` (each expiring `ttls[i]` seconds
+    after its first count) and returns the counts, in order."""
+    cache = caches[alias]
     counter = _redis_counter(cache)
     return counter.count(keys, ttls) if counter is not None else _cache_counts(cache, keys, ttls)

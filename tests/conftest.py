@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.utils import timezone
+from redis.connection import Connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -22,6 +23,20 @@ def _isolated_cache():
     cache.delete_pattern("*")
     yield
     cache.delete_pattern("*")
+
+
+@pytest.fixture
+def redis_round_trips(monkeypatch):
+    """What the Redis connections sent, one entry a round trip (the commands still go to Redis)."""
+    sent = []
+    original = Connection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counting)
+    return sent
 
 
 @pytest.fixture

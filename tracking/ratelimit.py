@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
-from django.core.cache import caches
 
 from cartsite.client_ip import client_ip, rate_limit_subject
 from cartsite.counters import window_counts
@@ -85,8 +84,7 @@ def tracking_rate_check(request, *, rates: tuple[str, ...] | None = None, ip: st
     keys = [window[2] for window in windows]
     ttls = [window[3] for window in windows]
     try:
-        cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
-        counts = window_counts(cache, keys, ttls)
+        counts = window_counts(getattr(settings, "RATELIMIT_USE_CACHE", "default"), keys, ttls)
     except Exception as exc:  # any cache failure means "cannot count"
         if not getattr(settings, "RATELIMIT_FAIL_OPEN", False):
             raise

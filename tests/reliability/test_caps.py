@@ -62,6 +62,25 @@ def test_cart_creation_cap_fails_open_when_redis_is_down(store, settings):
     assert answers == [True, True, True]
 
 
+def test_a_new_cart_is_counted_in_one_redis_round_trip_and_an_update_in_none(
+    storefront_client, store, settings, redis_round_trips
+):
+    settings.CARTS_PER_STORE_PER_HOUR = 100
+    item = [{"productId": "sku-1", "quantity": 1, "price": 5}]
+    storefront_client.post("/cart/sync", {"session_token": "s-warm", "items": item}, format="json")  # loads the script
+    redis_round_trips.clear()
+
+    created = storefront_client.post("/cart/sync", {"session_token": "s-new", "items": item}, format="json")
+    sent_for_creation = list(redis_round_trips)
+    redis_round_trips.clear()
+    updated = storefront_client.post("/cart/sync", {"session_token": "s-new", "items": item * 2}, format="json")
+
+    assert (created.status_code, updated.status_code) == (201, 200)
+    assert len(sent_for_creation) == 1
+    assert b"EVALSHA" in sent_for_creation[0][0]
+    assert redis_round_trips == []
+
+
 def test_the_hooked_sync_refuses_new_carts_over_the_cap_but_keeps_updating(storefront_client, store, settings):
     settings.CARTS_PER_STORE_PER_HOUR = 2
     item = [{"productId": "sku-1", "quantity": 1, "price": 5}]
