@@ -5,6 +5,7 @@ is unset, an in-process cache and eager Celery when `REDIS_URL` is unset. Every 
 listed with its default in `.env.example`.
 """
 
+import math
 from pathlib import Path
 
 import environ
@@ -238,11 +239,25 @@ CORS_PREFLIGHT_MAX_AGE = 3600
 RETENTION_DAYS_MAX = 36_500
 
 
-def _rule(name: str, default, *, read=env.float, at_least=None, above=None, at_most=None, above_name=""):
+def _rule(name: str, default, *, read=float, at_least=None, above=None, at_most=None, above_name=""):
     """A product rule's number, refused at startup outside its range: a wrong value would not
     fail anywhere, it would quietly change what the product does (every cart held out, no cart
-    ever abandoned, every recovery link expired, every event deleted)."""
-    value = read(name, default=default)
+    ever abandoned, every recovery link expired, every event deleted).
+
+    Read as Python reads a number (`read`: float or int), not as django-environ does: its float
+    drops every character but digits, dots, commas and minus signs, so `1e3` would be 13 and
+    `inf` an error that names no setting."""
+    raw = env.str(name, default=None)
+    if raw is None:
+        value = default
+    else:
+        try:
+            value = read(raw.strip())
+        except ValueError:
+            kind = "a whole number" if read is int else "a number"
+            raise ImproperlyConfigured(f"{name} must be {kind}, not {raw!r}.") from None
+        if not math.isfinite(value):
+            raise ImproperlyConfigured(f"{name} must be a finite number, not {raw!r}.")
     if at_least is not None and at_most is not None:
         valid, expected = at_least <= value <= at_most, f"between {at_least} and {at_most}"
     elif above is not None:
@@ -259,7 +274,7 @@ def _rule(name: str, default, *, read=env.float, at_least=None, above=None, at_m
 
 ABANDONED_AFTER_HOURS = _rule("ABANDONED_AFTER_HOURS", 24, above=0)
 CART_LIVE_WINDOW_MINUTES = _rule("CART_LIVE_WINDOW_MINUTES", 30, above=0)
-TRACKING_RETENTION_DAYS = _rule("TRACKING_RETENTION_DAYS", 365, read=env.int, at_least=1, at_most=RETENTION_DAYS_MAX)
+TRACKING_RETENTION_DAYS = _rule("TRACKING_RETENTION_DAYS", 365, read=int, at_least=1, at_most=RETENTION_DAYS_MAX)
 TRACKING_ARCHIVE_DIR = env("TRACKING_ARCHIVE_DIR", default=str(BASE_DIR / "var" / "archive"))
 ATTRIBUTION_WINDOW_DAYS = _rule("ATTRIBUTION_WINDOW_DAYS", 7, above=0)
 HOLDOUT_PERCENT = _rule("HOLDOUT_PERCENT", 0, at_least=0, at_most=100)
@@ -308,15 +323,15 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- carts ---
 # Limits on what a storefront may put in one cart (each breach is a 400 naming the field).
-CART_MAX_ITEMS = _rule("CART_MAX_ITEMS", 100, read=env.int, at_least=1)  # distinct lines per cart
-CART_MAX_ITEM_QUANTITY = _rule("CART_MAX_ITEM_QUANTITY", 999, read=env.int, at_least=1)
-CART_MAX_ITEM_PRICE = _rule("CART_MAX_ITEM_PRICE", 1_000_000, read=env.int, at_least=1)  # in the currency's units
-CART_MAX_TAGS_PER_ITEM = _rule("CART_MAX_TAGS_PER_ITEM", 20, read=env.int, at_least=1)
-CART_MAX_ID_LENGTH = _rule("CART_MAX_ID_LENGTH", 128, read=env.int, at_least=1)  # productId, variantId, tags, category
-CART_MAX_TITLE_LENGTH = _rule("CART_MAX_TITLE_LENGTH", 255, read=env.int, at_least=1)
-CART_MAX_URL_LENGTH = _rule("CART_MAX_URL_LENGTH", 2048, read=env.int, at_least=1)
+CART_MAX_ITEMS = _rule("CART_MAX_ITEMS", 100, read=int, at_least=1)  # distinct lines per cart
+CART_MAX_ITEM_QUANTITY = _rule("CART_MAX_ITEM_QUANTITY", 999, read=int, at_least=1)
+CART_MAX_ITEM_PRICE = _rule("CART_MAX_ITEM_PRICE", 1_000_000, read=int, at_least=1)  # in the currency's units
+CART_MAX_TAGS_PER_ITEM = _rule("CART_MAX_TAGS_PER_ITEM", 20, read=int, at_least=1)
+CART_MAX_ID_LENGTH = _rule("CART_MAX_ID_LENGTH", 128, read=int, at_least=1)  # productId, variantId, tags, category
+CART_MAX_TITLE_LENGTH = _rule("CART_MAX_TITLE_LENGTH", 255, read=int, at_least=1)
+CART_MAX_URL_LENGTH = _rule("CART_MAX_URL_LENGTH", 2048, read=int, at_least=1)
 # Live carts page and GET /api/carts/active: at most this many carts per answer.
-CART_LIVE_MAX_ROWS = _rule("CART_LIVE_MAX_ROWS", 500, read=env.int, at_least=1)
+CART_LIVE_MAX_ROWS = _rule("CART_LIVE_MAX_ROWS", 500, read=int, at_least=1)
 
 # --- payments -----------------------------------------------------------------------------
 # A pending checkout session lives this long (seed 004: 24 h); its Stripe session never longer.
@@ -326,9 +341,9 @@ CHECKOUT_REMINDER_AFTER_HOURS = _rule("CHECKOUT_REMINDER_AFTER_HOURS", 6, at_lea
 CHECKOUT_REMINDER_UNTIL_HOURS = _rule(
     "CHECKOUT_REMINDER_UNTIL_HOURS", 24, above=CHECKOUT_REMINDER_AFTER_HOURS, above_name="CHECKOUT_REMINDER_AFTER_HOURS"
 )
-CHECKOUT_REMINDER_MAX_ATTEMPTS = _rule("CHECKOUT_REMINDER_MAX_ATTEMPTS", 3, read=env.int, at_least=0)
+CHECKOUT_REMINDER_MAX_ATTEMPTS = _rule("CHECKOUT_REMINDER_MAX_ATTEMPTS", 3, read=int, at_least=0)
 # Completed sessions are deleted after this many days.
-CHECKOUT_RETENTION_DAYS = _rule("CHECKOUT_RETENTION_DAYS", 90, read=env.int, at_least=1, at_most=RETENTION_DAYS_MAX)
+CHECKOUT_RETENTION_DAYS = _rule("CHECKOUT_RETENTION_DAYS", 90, read=int, at_least=1, at_most=RETENTION_DAYS_MAX)
 # Reconciliation looks this far back (Stripe retries a webhook for up to three days).
 STRIPE_RECONCILE_LOOKBACK_HOURS = _rule("STRIPE_RECONCILE_LOOKBACK_HOURS", 72, above=0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
@@ -340,7 +355,7 @@ CHECKOUT_CANCEL_URL = env("CHECKOUT_CANCEL_URL", default=f"{SITE_URL}/payments/r
 
 # --- notifications ------------------------------------------------------------------------
 # Abandonment reminders (API.md "Abandonment notifications"); documented in docs/notifications.md.
-NOTIFICATIONS_MAX_ATTEMPTS = _rule("NOTIFICATIONS_MAX_ATTEMPTS", 3, read=env.int, at_least=1)
+NOTIFICATIONS_MAX_ATTEMPTS = _rule("NOTIFICATIONS_MAX_ATTEMPTS", 3, read=int, at_least=1)
 NOTIFICATIONS_FREQUENCY_CAP_HOURS = _rule("NOTIFICATIONS_FREQUENCY_CAP_HOURS", 24, at_least=0)
 # Carts idle for longer than this are no longer scanned by the sweep.
 NOTIFICATIONS_MAX_IDLE_DAYS = _rule("NOTIFICATIONS_MAX_IDLE_DAYS", 30, above=0)
@@ -353,6 +368,6 @@ WHATSAPP_TIMEOUT_SECONDS = env.float("WHATSAPP_TIMEOUT_SECONDS", default=10)
 # --- reliability --------------------------------------------------------------------------
 # Per-store abuse caps (docs/reliability.md); 0 turns a cap off.
 # New carts per store per clock hour (carts/caps.py; Redis down: fail open).
-CARTS_PER_STORE_PER_HOUR = _rule("CARTS_PER_STORE_PER_HOUR", 10_000, read=env.int, at_least=0)
+CARTS_PER_STORE_PER_HOUR = _rule("CARTS_PER_STORE_PER_HOUR", 10_000, read=int, at_least=0)
 # Reminders per store, per channel, per UTC day (notifications/caps.py; Redis down: none sent).
-MESSAGES_PER_STORE_PER_DAY = _rule("MESSAGES_PER_STORE_PER_DAY", 5_000, read=env.int, at_least=0)
+MESSAGES_PER_STORE_PER_DAY = _rule("MESSAGES_PER_STORE_PER_DAY", 5_000, read=int, at_least=0)

@@ -10,11 +10,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def settings_load(**env) -> subprocess.CompletedProcess:
-    """Loads the production settings in a fresh interpreter, as a web worker or a Celery worker does."""
+def settings_load(*names: str, **env) -> subprocess.CompletedProcess:
+    """Loads the production settings in a fresh interpreter, as a web worker or a Celery worker
+    does, and prints `loaded` then the value of each of `names`."""
+    printed = "".join(f"; print(repr(settings.{name}))" for name in names)
     base = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "TEST_DATABASE"))}
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('loaded')"],
+        [
+            sys.executable,
+            "-c",
+            f"import django; django.setup(); from django.conf import settings; print('loaded'){printed}",
+        ],
         cwd=ROOT,
         env={**base, "DJANGO_SETTINGS_MODULE": "cartsite.settings", "SECRET_KEY": "s" * 50, **env},
         capture_output=True,
@@ -36,6 +42,10 @@ def settings_load(**env) -> subprocess.CompletedProcess:
         ("MESSAGES_PER_STORE_PER_DAY", "-5", "at least 0, not -5."),
         ("CART_MAX_ITEMS", "0", "at least 1, not 0."),
         ("CHECKOUT_REMINDER_UNTIL_HOURS", "3", "greater than CHECKOUT_REMINDER_AFTER_HOURS (6), not 3.0."),
+        ("ABANDONED_AFTER_HOURS", "inf", "a finite number, not 'inf'."),
+        ("HOLDOUT_PERCENT", "nan", "a finite number, not 'nan'."),
+        ("ABANDONED_AFTER_HOURS", "24h", "a number, not '24h'."),
+        ("CART_MAX_ITEMS", "1e3", "a whole number, not '1e3'."),
     ],
 )
 def test_a_product_rule_out_of_its_range_is_refused_at_startup(name, value, expected):
@@ -61,3 +71,14 @@ def test_the_rules_take_the_ends_of_their_ranges():
     # then they load
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     assert loaded.stdout.strip() == "loaded"
+
+
+def test_a_rule_is_read_as_python_reads_a_number():
+    # when a rule is written with spaces around it or in scientific notation
+    loaded = settings_load(
+        "ABANDONED_AFTER_HOURS", "CART_MAX_ITEMS", ABANDONED_AFTER_HOURS="1e1", CART_MAX_ITEMS=" 40 "
+    )
+
+    # then it is that number (django-environ's own float would have read 1e1 as 11)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert loaded.stdout.split() == ["loaded", "10.0", "40"]
