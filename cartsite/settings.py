@@ -17,6 +17,41 @@ env = environ.Env()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env")
 
+
+def _number(name: str, default, *, read=float, at_least=None, above=None, at_most=None, above_name=""):
+    """A number setting, refused at startup outside its range. For a product rule a wrong value
+    would not fail anywhere, it would quietly change what the product does (every cart held out,
+    no cart ever abandoned, every recovery link expired, every event deleted); for a timeout or a
+    retry count it would hang a worker or turn a check off.
+
+    Read as Python reads a number (`read`: float or int), not as django-environ does: its float
+    drops every character but digits, dots, commas and minus signs, so `1e3` would be 13 and
+    `inf` an error that names no setting."""
+    raw = env.str(name, default=None)
+    if raw is None:
+        value = default
+    else:
+        try:
+            value = read(raw.strip())
+        except ValueError:
+            kind = "a whole number" if read is int else "a number"
+            raise ImproperlyConfigured(f"{name} must be {kind}, not {raw!r}.") from None
+        if not math.isfinite(value):
+            raise ImproperlyConfigured(f"{name} must be a finite number, not {raw!r}.")
+    if at_least is not None and at_most is not None:
+        valid, expected = at_least <= value <= at_most, f"between {at_least} and {at_most}"
+    elif above is not None:
+        valid, expected = (
+            value > above,
+            f"greater than {above_name} ({above})" if above_name else f"greater than {above}",
+        )
+    else:
+        valid, expected = value >= at_least, f"at least {at_least}"
+    if not valid:
+        raise ImproperlyConfigured(f"{name} must be {expected}, not {value}.")
+    return value
+
+
 DEBUG = env.bool("DEBUG", default=False)
 
 # Production refuses to start without a secret key; only DEBUG gets a throwaway one.
@@ -91,7 +126,7 @@ DATABASE_URL = env("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sq
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Persistent connections: a web worker reuses its connection across requests.
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_MAX_AGE"] = _number("CONN_MAX_AGE", 60, read=int, at_least=0)
     # A health check before the first query of each request that reuses a connection. Off, a
     # connection broken while idle (database restart, failover) fails that one request with
     # 503 and is then replaced; on, the request reconnects instead (docs/performance.md).
@@ -102,7 +137,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # 0: the `SELECT 1` on every request, as Django does.
     DATABASES["default"]["ENGINE"] = "cartsite.db.postgresql"
     DATABASES["default"].setdefault("OPTIONS", {})
-    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3))
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "connect_timeout", _number("DATABASE_CONNECT_TIMEOUT", 3, read=int, at_least=1)
+    )
     # The statements of the storefront's hot paths (cartsite.db.prepared_cursor) are prepared
     # on their connection's first use: PostgreSQL then skips parsing and planning them on every
     # request. The ORM's own queries are never prepared (Django binds their parameters in the
@@ -110,7 +147,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # (PgBouncer before 1.21, or without max_prepared_statements).
     if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
         DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 0)
-DATABASE_HEALTH_CHECK_IDLE_SECONDS = env.float("DATABASE_HEALTH_CHECK_IDLE_SECONDS", default=1.0)
+DATABASE_HEALTH_CHECK_IDLE_SECONDS = _number("DATABASE_HEALTH_CHECK_IDLE_SECONDS", 1.0, at_least=0)
 if env("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -125,8 +162,8 @@ if REDIS_URL:
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="cartsite"),
             "OPTIONS": {
                 # A dead Redis must cost milliseconds, not a hung worker.
-                "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.5),
-                "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=0.5),
+                "SOCKET_CONNECT_TIMEOUT": _number("REDIS_CONNECT_TIMEOUT", 0.5, above=0),
+                "SOCKET_TIMEOUT": _number("REDIS_SOCKET_TIMEOUT", 0.5, above=0),
             },
         }
     }
@@ -189,7 +226,7 @@ STORAGES = {
 # --- E-mail -------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="cartsite <noreply@localhost>")
-EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+EMAIL_TIMEOUT = _number("EMAIL_TIMEOUT", 10, read=int, at_least=1)
 
 # --- API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -227,7 +264,7 @@ REQUEST_BODY_LIMITS = [
 ]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024 + 1
 # Deepest JSON nesting an API body may have (cart items with tags need 4).
-API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=16)
+API_MAX_JSON_DEPTH = _number("API_MAX_JSON_DEPTH", 16, read=int, at_least=1, at_most=100)
 
 CORS_URLS_REGEX = r"^/(api|cart)/.*$"
 CORS_ALLOW_HEADERS = ["accept", "content-type", "x-store-key", "x-request-id"]
@@ -239,45 +276,12 @@ CORS_PREFLIGHT_MAX_AGE = 3600
 RETENTION_DAYS_MAX = 36_500
 
 
-def _rule(name: str, default, *, read=float, at_least=None, above=None, at_most=None, above_name=""):
-    """A product rule's number, refused at startup outside its range: a wrong value would not
-    fail anywhere, it would quietly change what the product does (every cart held out, no cart
-    ever abandoned, every recovery link expired, every event deleted).
-
-    Read as Python reads a number (`read`: float or int), not as django-environ does: its float
-    drops every character but digits, dots, commas and minus signs, so `1e3` would be 13 and
-    `inf` an error that names no setting."""
-    raw = env.str(name, default=None)
-    if raw is None:
-        value = default
-    else:
-        try:
-            value = read(raw.strip())
-        except ValueError:
-            kind = "a whole number" if read is int else "a number"
-            raise ImproperlyConfigured(f"{name} must be {kind}, not {raw!r}.") from None
-        if not math.isfinite(value):
-            raise ImproperlyConfigured(f"{name} must be a finite number, not {raw!r}.")
-    if at_least is not None and at_most is not None:
-        valid, expected = at_least <= value <= at_most, f"between {at_least} and {at_most}"
-    elif above is not None:
-        valid, expected = (
-            value > above,
-            f"greater than {above_name} ({above})" if above_name else f"greater than {above}",
-        )
-    else:
-        valid, expected = value >= at_least, f"at least {at_least}"
-    if not valid:
-        raise ImproperlyConfigured(f"{name} must be {expected}, not {value}.")
-    return value
-
-
-ABANDONED_AFTER_HOURS = _rule("ABANDONED_AFTER_HOURS", 24, above=0)
-CART_LIVE_WINDOW_MINUTES = _rule("CART_LIVE_WINDOW_MINUTES", 30, above=0)
-TRACKING_RETENTION_DAYS = _rule("TRACKING_RETENTION_DAYS", 365, read=int, at_least=1, at_most=RETENTION_DAYS_MAX)
+ABANDONED_AFTER_HOURS = _number("ABANDONED_AFTER_HOURS", 24, above=0)
+CART_LIVE_WINDOW_MINUTES = _number("CART_LIVE_WINDOW_MINUTES", 30, above=0)
+TRACKING_RETENTION_DAYS = _number("TRACKING_RETENTION_DAYS", 365, read=int, at_least=1, at_most=RETENTION_DAYS_MAX)
 TRACKING_ARCHIVE_DIR = env("TRACKING_ARCHIVE_DIR", default=str(BASE_DIR / "var" / "archive"))
-ATTRIBUTION_WINDOW_DAYS = _rule("ATTRIBUTION_WINDOW_DAYS", 7, above=0)
-HOLDOUT_PERCENT = _rule("HOLDOUT_PERCENT", 0, at_least=0, at_most=100)
+ATTRIBUTION_WINDOW_DAYS = _number("ATTRIBUTION_WINDOW_DAYS", 7, above=0)
+HOLDOUT_PERCENT = _number("HOLDOUT_PERCENT", 0, at_least=0, at_most=100)
 
 # --- Stripe -------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
@@ -323,31 +327,31 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- carts ---
 # Limits on what a storefront may put in one cart (each breach is a 400 naming the field).
-CART_MAX_ITEMS = _rule("CART_MAX_ITEMS", 100, read=int, at_least=1)  # distinct lines per cart
-CART_MAX_ITEM_QUANTITY = _rule("CART_MAX_ITEM_QUANTITY", 999, read=int, at_least=1)
-CART_MAX_ITEM_PRICE = _rule("CART_MAX_ITEM_PRICE", 1_000_000, read=int, at_least=1)  # in the currency's units
-CART_MAX_TAGS_PER_ITEM = _rule("CART_MAX_TAGS_PER_ITEM", 20, read=int, at_least=1)
-CART_MAX_ID_LENGTH = _rule("CART_MAX_ID_LENGTH", 128, read=int, at_least=1)  # productId, variantId, tags, category
-CART_MAX_TITLE_LENGTH = _rule("CART_MAX_TITLE_LENGTH", 255, read=int, at_least=1)
-CART_MAX_URL_LENGTH = _rule("CART_MAX_URL_LENGTH", 2048, read=int, at_least=1)
+CART_MAX_ITEMS = _number("CART_MAX_ITEMS", 100, read=int, at_least=1)  # distinct lines per cart
+CART_MAX_ITEM_QUANTITY = _number("CART_MAX_ITEM_QUANTITY", 999, read=int, at_least=1)
+CART_MAX_ITEM_PRICE = _number("CART_MAX_ITEM_PRICE", 1_000_000, read=int, at_least=1)  # in the currency's units
+CART_MAX_TAGS_PER_ITEM = _number("CART_MAX_TAGS_PER_ITEM", 20, read=int, at_least=1)
+CART_MAX_ID_LENGTH = _number("CART_MAX_ID_LENGTH", 128, read=int, at_least=1)  # productId, variantId, tags, category
+CART_MAX_TITLE_LENGTH = _number("CART_MAX_TITLE_LENGTH", 255, read=int, at_least=1)
+CART_MAX_URL_LENGTH = _number("CART_MAX_URL_LENGTH", 2048, read=int, at_least=1)
 # Live carts page and GET /api/carts/active: at most this many carts per answer.
-CART_LIVE_MAX_ROWS = _rule("CART_LIVE_MAX_ROWS", 500, read=int, at_least=1)
+CART_LIVE_MAX_ROWS = _number("CART_LIVE_MAX_ROWS", 500, read=int, at_least=1)
 
 # --- payments -----------------------------------------------------------------------------
 # A pending checkout session lives this long (seed 004: 24 h); its Stripe session never longer.
-CHECKOUT_SESSION_TTL_HOURS = _rule("CHECKOUT_SESSION_TTL_HOURS", 24, above=0)
+CHECKOUT_SESSION_TTL_HOURS = _number("CHECKOUT_SESSION_TTL_HOURS", 24, above=0)
 # Payment reminders: pending sessions created between these ages, with fewer attempts than this.
-CHECKOUT_REMINDER_AFTER_HOURS = _rule("CHECKOUT_REMINDER_AFTER_HOURS", 6, at_least=0)
-CHECKOUT_REMINDER_UNTIL_HOURS = _rule(
+CHECKOUT_REMINDER_AFTER_HOURS = _number("CHECKOUT_REMINDER_AFTER_HOURS", 6, at_least=0)
+CHECKOUT_REMINDER_UNTIL_HOURS = _number(
     "CHECKOUT_REMINDER_UNTIL_HOURS", 24, above=CHECKOUT_REMINDER_AFTER_HOURS, above_name="CHECKOUT_REMINDER_AFTER_HOURS"
 )
-CHECKOUT_REMINDER_MAX_ATTEMPTS = _rule("CHECKOUT_REMINDER_MAX_ATTEMPTS", 3, read=int, at_least=0)
+CHECKOUT_REMINDER_MAX_ATTEMPTS = _number("CHECKOUT_REMINDER_MAX_ATTEMPTS", 3, read=int, at_least=0)
 # Completed sessions are deleted after this many days.
-CHECKOUT_RETENTION_DAYS = _rule("CHECKOUT_RETENTION_DAYS", 90, read=int, at_least=1, at_most=RETENTION_DAYS_MAX)
+CHECKOUT_RETENTION_DAYS = _number("CHECKOUT_RETENTION_DAYS", 90, read=int, at_least=1, at_most=RETENTION_DAYS_MAX)
 # Reconciliation looks this far back (Stripe retries a webhook for up to three days).
-STRIPE_RECONCILE_LOOKBACK_HOURS = _rule("STRIPE_RECONCILE_LOOKBACK_HOURS", 72, above=0)
-STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
-STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+STRIPE_RECONCILE_LOOKBACK_HOURS = _number("STRIPE_RECONCILE_LOOKBACK_HOURS", 72, above=0)
+STRIPE_MAX_NETWORK_RETRIES = _number("STRIPE_MAX_NETWORK_RETRIES", 2, read=int, at_least=0, at_most=10)
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = _number("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300, read=int, at_least=1)
 STRIPE_DASHBOARD_URL = env("STRIPE_DASHBOARD_URL", default="https://dashboard.stripe.com").rstrip("/")
 # Where plan purchases return to when the caller gives no successUrl / cancelUrl.
 CHECKOUT_SUCCESS_URL = env("CHECKOUT_SUCCESS_URL", default=f"{SITE_URL}/payments/return?status=success")
@@ -355,19 +359,19 @@ CHECKOUT_CANCEL_URL = env("CHECKOUT_CANCEL_URL", default=f"{SITE_URL}/payments/r
 
 # --- notifications ------------------------------------------------------------------------
 # Abandonment reminders (API.md "Abandonment notifications"); documented in docs/notifications.md.
-NOTIFICATIONS_MAX_ATTEMPTS = _rule("NOTIFICATIONS_MAX_ATTEMPTS", 3, read=int, at_least=1)
-NOTIFICATIONS_FREQUENCY_CAP_HOURS = _rule("NOTIFICATIONS_FREQUENCY_CAP_HOURS", 24, at_least=0)
+NOTIFICATIONS_MAX_ATTEMPTS = _number("NOTIFICATIONS_MAX_ATTEMPTS", 3, read=int, at_least=1)
+NOTIFICATIONS_FREQUENCY_CAP_HOURS = _number("NOTIFICATIONS_FREQUENCY_CAP_HOURS", 24, at_least=0)
 # Carts idle for longer than this are no longer scanned by the sweep.
-NOTIFICATIONS_MAX_IDLE_DAYS = _rule("NOTIFICATIONS_MAX_IDLE_DAYS", 30, above=0)
-NOTIFICATIONS_SWEEP_LOCK_SECONDS = env.int("NOTIFICATIONS_SWEEP_LOCK_SECONDS", default=3600)
+NOTIFICATIONS_MAX_IDLE_DAYS = _number("NOTIFICATIONS_MAX_IDLE_DAYS", 30, above=0)
+NOTIFICATIONS_SWEEP_LOCK_SECONDS = _number("NOTIFICATIONS_SWEEP_LOCK_SECONDS", 3600, read=int, at_least=1)
 # The sweep reads its next pages of carts on a second connection while it claims the current one.
 NOTIFICATIONS_SWEEP_READ_AHEAD = env.bool("NOTIFICATIONS_SWEEP_READ_AHEAD", default=True)
-RECOVERY_LINK_MAX_AGE_DAYS = _rule("RECOVERY_LINK_MAX_AGE_DAYS", 30, above=0)
-WHATSAPP_TIMEOUT_SECONDS = env.float("WHATSAPP_TIMEOUT_SECONDS", default=10)
+RECOVERY_LINK_MAX_AGE_DAYS = _number("RECOVERY_LINK_MAX_AGE_DAYS", 30, above=0)
+WHATSAPP_TIMEOUT_SECONDS = _number("WHATSAPP_TIMEOUT_SECONDS", 10, above=0)
 
 # --- reliability --------------------------------------------------------------------------
 # Per-store abuse caps (docs/reliability.md); 0 turns a cap off.
 # New carts per store per clock hour (carts/caps.py; Redis down: fail open).
-CARTS_PER_STORE_PER_HOUR = _rule("CARTS_PER_STORE_PER_HOUR", 10_000, read=int, at_least=0)
+CARTS_PER_STORE_PER_HOUR = _number("CARTS_PER_STORE_PER_HOUR", 10_000, read=int, at_least=0)
 # Reminders per store, per channel, per UTC day (notifications/caps.py; Redis down: none sent).
-MESSAGES_PER_STORE_PER_DAY = _rule("MESSAGES_PER_STORE_PER_DAY", 5_000, read=int, at_least=0)
+MESSAGES_PER_STORE_PER_DAY = _number("MESSAGES_PER_STORE_PER_DAY", 5_000, read=int, at_least=0)

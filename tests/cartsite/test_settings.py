@@ -1,4 +1,4 @@
-"""Settings the process refuses to start with (cartsite/settings.py, `_rule`)."""
+"""Settings the process refuses to start with (cartsite/settings.py, `_number`)."""
 
 import os
 import subprocess
@@ -46,9 +46,16 @@ def settings_load(*names: str, **env) -> subprocess.CompletedProcess:
         ("HOLDOUT_PERCENT", "nan", "a finite number, not 'nan'."),
         ("ABANDONED_AFTER_HOURS", "24h", "a number, not '24h'."),
         ("CART_MAX_ITEMS", "1e3", "a whole number, not '1e3'."),
+        ("DATABASE_CONNECT_TIMEOUT", "0", "at least 1, not 0."),
+        ("REDIS_SOCKET_TIMEOUT", "0", "greater than 0, not 0.0."),
+        ("WHATSAPP_TIMEOUT_SECONDS", "-1", "greater than 0, not -1.0."),
+        ("STRIPE_WEBHOOK_TOLERANCE_SECONDS", "0", "at least 1, not 0."),
+        ("STRIPE_MAX_NETWORK_RETRIES", "50", "between 0 and 10, not 50."),
+        ("API_MAX_JSON_DEPTH", "0", "between 1 and 100, not 0."),
+        ("CONN_MAX_AGE", "-1", "at least 0, not -1."),
     ],
 )
-def test_a_product_rule_out_of_its_range_is_refused_at_startup(name, value, expected):
+def test_a_number_setting_out_of_its_range_is_refused_at_startup(name, value, expected):
     # when the settings are loaded with a rule that would quietly change what the product does
     # (every event deleted, every cart held out, no cart ever abandoned, no reminder after 6 h)
     loaded = settings_load(**{name: value})
