@@ -10,38 +10,40 @@ Every value can be overridden by the environment, so one image serves machines o
 
 Why these defaults: chosen by measurement (`bench/run --only config`; method in docs/performance.md,
 the run's table in bench/RESULTS.md). Reference machine: 2 cores, 24 GiB, PostgreSQL 15 and Redis 7
-on the same host; POST /api/cart-tracking/track, 32 connections, 10 s each, 2026-11-21 21:11 UTC
-(one PostgreSQL statement, prepared, and one Redis call per event):
+on the same host; POST /api/cart-tracking/track, 32 connections, 10 s a run, each configuration
+three times in alternating order, 2026-11-22 07:09 UTC (one PostgreSQL statement, prepared, and
+one Redis call per event); median (min-max):
 
-    configuration                              req/s   p99 ms
-    sync, 2 workers                              874       67
-    sync, 4 workers                              771       65   <- the default
-    gthread, 2 workers x 4 threads               677      103
-    gthread, 2 workers x 8 threads               645      156
-    gthread, 4 workers x 4 threads               750      157
-    gthread 2x4, CONN_MAX_AGE=0                  170      350
-    sync 4, no CONN_HEALTH_CHECKS                833       72
+    configuration                              req/s              p99 ms
+    sync, 2 workers                              537 (487-648)        89
+    sync, 4 workers                              643 (597-667)        76   <- the default
+    gthread, 2 workers x 4 threads               521 (340-774)       137
+    gthread, 2 workers x 8 threads               477 (466-544)       184
+    gthread, 4 workers x 4 threads               586 (572-625)       218
+    gthread 2x4, CONN_MAX_AGE=0                  145 (135-148)       414
+    gthread 2x4, Django's psycopg pool           563 (556-600)       139
+    sync 4, no CONN_HEALTH_CHECKS                711 (634-781)        63
 
-- No configuration wins repeatedly: single 10 s runs vary by about 15 %, and the three full runs
-  of 2026-11-21 ranked sync with 2 workers (here, and 629 against 597 at 19:58), sync with 4
-  (748 against 631 at 19:36) or gthread 2 x 4 (801 at 19:36) first. Two sync workers per core
-  keep a core busy while another worker waits on PostgreSQL or Redis, with a lower p99 than the
-  threaded rows, and the ceiling's ratio is measured under the same setting. More threads only
-  queue: a request spends most of its time on CPU (Django, DRF, the JSON), and threads wait on
-  the GIL.
+- Sync with 4 workers has the best median of the configurations the product runs, and the lowest
+  p99 with the narrowest spread. Single runs had ranked gthread 2 x 4 first (06:51: 979 against
+  685; 05:13: 949 against 917) or sync 2 (2026-11-21 21:11): single 10 s runs move by 15-35 %,
+  which is why the comparison now repeats them. Two sync workers per core keep a core busy while
+  another worker waits on PostgreSQL or Redis, and the ceiling's ratio is measured under the same
+  setting. More threads only queue: a request spends most of its time on CPU (Django, DRF, the
+  JSON), and threads wait on the GIL.
 - Sync workers must sit behind a buffering reverse proxy (nginx, a cloud load balancer), as
   gunicorn's documentation says: a slow client would otherwise hold a whole worker. Without one,
-  run GUNICORN_WORKER_CLASS=gthread with WEB_CONCURRENCY=cores (the next best row).
+  run GUNICORN_WORKER_CLASS=gthread with WEB_CONCURRENCY=cores (2 x 4 here).
 - Database connections: persistent (CONN_MAX_AGE=60, the settings' default): a connection per
-  request costs three quarters of the throughput; Django's psycopg pool gave nothing over one
-  persistent connection per worker thread (2026-11-22 05:13 run: 825 against 949 req/s under
-  gthread 2x4, p99 116 against 84 ms). The per-request health check (CONN_HEALTH_CHECKS) stays
-  on: a broken connection is then replaced before it fails a request. Django's `SELECT 1`
-  measured within noise of turning it off
-  (repeated A/B runs: 0-5 %); the project's backend now skips that round trip on a connection in
-  use (a poll of its socket, cartsite/db/postgresql/base.py), so it costs less still. Workers x
-  threads connections must stay below PostgreSQL's max_connections, with room for Celery and
-  maintenance.
+  request costs three quarters of the throughput; Django's psycopg pool measured within the
+  spread of one persistent connection per worker thread (563 against 521 under gthread 2x4, p99
+  139 against 137 ms; 825 against 949 in the single runs of 05:13) and below sync 4. The per-request health check
+  (CONN_HEALTH_CHECKS) stays on: a broken connection is then replaced before it fails a request.
+  The project's backend skips Django's `SELECT 1` on a connection in use (a poll of its socket,
+  cartsite/db/postgresql/base.py): under load it sends none. The row without it measured ~10 %
+  ahead here and in a separate A/B, with no query and about 5 us of CPU a request to account
+  for it (bench/findings.md, "Server configuration"). Workers x threads connections must stay
+  below PostgreSQL's max_connections, with room for Celery and maintenance.
 """
 
 import multiprocessing
