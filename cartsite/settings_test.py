@@ -9,7 +9,9 @@ import uuid
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("DEMO_MODE", "false")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+# A logical database of the tests' own: a local server's or a load test's keys on db 0 would
+# otherwise sit in every scan of the per-test cleanup (tests/conftest.py). The benchmarks use db 15.
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("SITE_URL", "http://testserver")
 os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_test_secret")
