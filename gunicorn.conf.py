@@ -42,7 +42,8 @@ one Redis call per event); median (min-max):
   The project's backend skips Django's `SELECT 1` on a connection in use (a poll of its socket,
   cartsite/db/postgresql/base.py): under load it sends none. The row without it measured ~10 %
   ahead here and in a separate A/B, with no query and about 5 us of CPU a request to account
-  for it (bench/findings.md, "Server configuration"). Workers x threads connections must stay
+  for it, where an A/A of the same script put identical servers 5 % apart (bench/findings.md,
+  "Server configuration"). Workers x threads connections must stay
   below PostgreSQL's max_connections, with room for Celery and maintenance.
 """
 
