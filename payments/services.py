@@ -24,6 +24,7 @@ from django.utils import timezone
 from carts.models import Cart, Store
 from carts.services import cart_mark_converted
 from cartsite.errors import Conflict, NotFound, UpstreamFailed, ValidationFailed
+from cartsite.retention import retention_days_check
 from payments import stripe_gateway
 from payments.models import CheckoutSession, Plan, Subscription
 from payments.selectors import (  # noqa: F401 (checkout_session_latest: seed 004's fourth function, re-exported)
@@ -754,11 +755,7 @@ def checkout_sessions_cleanup(
     keyset batches. Returns how many."""
     now = now or timezone.now()
     days = settings.CHECKOUT_RETENTION_DAYS if older_than_days is None else older_than_days
-    # Zero or fewer days would delete every completed session up to now (or later).
-    if not 1 <= days <= settings.RETENTION_DAYS_MAX:
-        raise ValidationFailed(
-            f"days must be between 1 and {settings.RETENTION_DAYS_MAX}", field="days", reason="Out of range"
-        )
+    retention_days_check(days)
     old = CheckoutSession.objects.filter(status=Status.COMPLETED, completed_at__lt=now - timedelta(days=days))
     deleted = 0
     last_id = None

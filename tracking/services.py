@@ -20,6 +20,7 @@ from carts.models import Store
 from cartsite.db import prepared_cursor
 from cartsite.errors import DomainError, Forbidden, ValidationFailed
 from cartsite.logging import store_var
+from cartsite.retention import retention_days_check
 from tracking.inputs import EventInput, event_input_clean
 from tracking.models import CartTrackingEvent, event_id_new, event_ids_new
 
@@ -357,11 +358,7 @@ def events_archive_expired(
     """
     now = now or timezone.now()
     days = settings.TRACKING_RETENTION_DAYS if retention_days is None else retention_days
-    # Zero or fewer days would archive and delete every event up to now (or later).
-    if not 1 <= days <= settings.RETENTION_DAYS_MAX:
-        raise ValidationFailed(
-            f"days must be between 1 and {settings.RETENTION_DAYS_MAX}", field="days", reason="Out of range"
-        )
+    retention_days_check(days)
     if not 1 <= batch_size <= MAX_ARCHIVE_BATCH:
         raise ValidationFailed(
             f"batch size must be between 1 and {MAX_ARCHIVE_BATCH}", field="batch_size", reason="Out of range"
